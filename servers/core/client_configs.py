@@ -1,0 +1,144 @@
+"""Ready-to-paste MCP client configurations for every Quiver server.
+
+Formats: Cline (``cline_mcp_settings.json``), Codex (``config.toml``), Claude Desktop
+(``claude_desktop_config.json``, stdio only) and Cursor (``.cursor/mcp.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from servers.core.errors import InvalidInput
+from servers.core.registry import server_names
+from servers.core.settings import Settings
+
+Client = Literal["cline", "codex", "claude", "cursor"]
+Transport = Literal["stdio", "http"]
+CLIENTS: tuple[str, ...] = ("cline", "codex", "claude", "cursor")
+TOKEN_ENV = "QUIVER_HTTP_TOKEN"
+
+
+def quiver_command() -> list[str]:
+    """The absolute command that starts `quiver` from this install."""
+    script = Path(sys.executable).parent / "quiver"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("quiver")
+    return [found] if found else [sys.executable, "-m", "host.cli"]
+
+
+EXAMPLE_COMMAND = ["/path/to/quiver/.venv/bin/quiver"]
+
+
+def _stdio_entry(name: str, config_path: Path | None, command: list[str]) -> dict[str, Any]:
+    args = [*command[1:], "serve", name, "--transport", "stdio"]
+    if config_path:
+        args += ["--config", str(config_path)]
+    return {"command": command[0], "args": args}
+
+
+def _url(name: str, settings: Settings) -> str:
+    return f"http://{settings.http.host}:{settings.http.port}/{name}/mcp"
+
+
+def build_config(
+    client: str, transport: str, settings: Settings, config_path: Path | None = None, *, example: bool = False
+) -> dict[str, Any]:
+    """The client's configuration as a dict (rendered by :func:`render`).
+
+    ``example`` writes placeholders instead of this install's absolute paths (the
+    checked-in files under configs/clients/)."""
+    if client not in CLIENTS:
+        raise InvalidInput(f"unknown client '{client}': choose one of {', '.join(CLIENTS)}")
+    if transport not in ("stdio", "http"):
+        raise InvalidInput(f"unknown transport '{transport}': choose stdio or http")
+    if client == "claude" and transport == "http":
+        raise InvalidInput("Claude Desktop's config file takes stdio servers only: use --transport stdio")
+    env = {"QUIVER_DATA_DIR": settings.data_dir if example else str(settings.data_path)}
+    command = EXAMPLE_COMMAND if example else quiver_command()
+    headers = {"Authorization": f"Bearer ${{{TOKEN_ENV}}}"} if settings.http.token else {}
+    entries: dict[str, Any] = {}
+    for name in server_names():
+        key = f"quiver-{name}"
+        if client == "codex":
+            if transport == "stdio":
+                entry = {**_stdio_entry(name, config_path, command), "env": env}
+            else:
+                entry = {"url": _url(name, settings)}
+                if settings.http.token:
+                    entry["bearer_token_env_var"] = TOKEN_ENV
+            entries[key] = {**entry, "startup_timeout_sec": 60, "tool_timeout_sec": 600}
+        elif client == "cline":
+            if transport == "stdio":
+                entry = {"type": "stdio", **_stdio_entry(name, config_path, command), "env": env}
+            else:
+                entry = {"type": "streamableHttp", "url": _url(name, settings), "headers": headers}
+            entries[key] = {**entry, "autoApprove": [], "disabled": False, "timeout": 600}
+        elif client == "claude":
+            entries[key] = {**_stdio_entry(name, config_path, command), "env": env}
+        else:  # cursor
+            if transport == "stdio":
+                entries[key] = {"type": "stdio", **_stdio_entry(name, config_path, command), "env": env}
+            else:
+                entries[key] = {"url": _url(name, settings), "headers": headers}
+    if client == "codex":
+        return {"mcp_servers": entries}
+    return {"mcpServers": entries}
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+def render(
+    client: str, transport: str, settings: Settings, config_path: Path | None = None, *, example: bool = False
+) -> str:
+    """The configuration text: TOML for Codex, JSON for the others."""
+    config = build_config(client, transport, settings, config_path, example=example)
+    if client != "codex":
+        return json.dumps(config, indent=2) + "\n"
+    lines = ["# Quiver MCP servers for Codex: paste into $CODEX_HOME/config.toml (default ~/.codex/config.toml)"]
+    for name, entry in config["mcp_servers"].items():
+        lines += ["", f"[mcp_servers.{name}]"]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in entry.items()]
+    return "\n".join(lines) + "\n"
+
+
+EXAMPLE_FILES = {
+    ("cline", "stdio"): "cline_mcp_settings.json",
+    ("cline", "http"): "cline_mcp_settings.http.json",
+    ("codex", "stdio"): "codex_config.toml",
+    ("codex", "http"): "codex_config.http.toml",
+    ("claude", "stdio"): "claude_desktop_config.json",
+    ("cursor", "stdio"): "cursor_mcp.json",
+    ("cursor", "http"): "cursor_mcp.http.json",
+}
+
+
+def write_examples(folder: Path) -> list[Path]:
+    """Regenerate the checked-in example configs (``python -m servers.core.client_configs``)."""
+    written = []
+    for (client, transport), filename in EXAMPLE_FILES.items():
+        path = folder / filename
+        path.write_text(render(client, transport, Settings(), example=True))
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for written_path in write_examples(Path(__file__).resolve().parents[2] / "configs" / "clients"):
+        print(written_path)

@@ -1,0 +1,67 @@
+"""Typed results of parsing: a document as Markdown plus its structure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+FORMATS = ("pdf", "docx", "pptx", "xlsx", "csv", "html", "markdown", "json", "text")
+
+
+class PageSpan(BaseModel):
+    """Character span ``[start, end)`` of one page (1-based) inside ``ParsedDocument.markdown``."""
+
+    page: int
+    start: int
+    end: int
+
+
+class SectionInfo(BaseModel):
+    """A heading and the text it governs: ``[start, end)`` runs from the heading to the next heading of the same or a higher level."""
+
+    heading_path: list[str] = Field(description="headings from the top level down to this one")
+    level: int = Field(description="1 for '#', 2 for '##', ...")
+    start: int
+    end: int
+
+
+class TableInfo(BaseModel):
+    """A table rendered as Markdown and where it sits in the document's Markdown."""
+
+    markdown: str
+    page: int | None = None
+    start: int
+    end: int
+
+
+class DocMetadata(BaseModel):
+    size: int = Field(description="file size in bytes")
+    sha256: str
+    author: str | None = None
+    created: str | None = None
+    modified: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class ParsedDocument(BaseModel):
+    """A parsed file: Markdown text plus title, pages, sections, tables, metadata and warnings."""
+
+    doc_id: str = Field(description="sha256 hex digest of the file bytes")
+    source: str = Field(description="path or filename the document came from")
+    title: str | None = None
+    format: str = Field(description="one of pdf, docx, pptx, xlsx, csv, html, markdown, json, text")
+    markdown: str
+    pages: int | None = Field(default=None, description="page or slide count where the format has pages")
+    page_spans: list[PageSpan] = Field(default_factory=list)
+    sections: list[SectionInfo] = Field(default_factory=list)
+    tables: list[TableInfo] = Field(default_factory=list)
+    metadata: DocMetadata
+    warnings: list[str] = Field(default_factory=list)
+
+    def page_of(self, offset: int) -> int | None:
+        """The page holding character ``offset`` of the Markdown, if pages are known."""
+        for span in self.page_spans:
+            if span.start <= offset < span.end:
+                return span.page
+        return None

@@ -37,3 +37,12 @@ def build_server(name: str, settings: Settings) -> MCPServer:
 
 def protocol_examples(name: str, workdir: Path) -> list[tuple[str, dict]]:
     return server_module(name).protocol_examples(workdir)
+
+
+def concurrent_example(name: str, workdir: Path) -> tuple[str, dict]:
+    """A call safe to make from many clients at once (the module's ``concurrent_example``,
+    else its first protocol example)."""
+    module = server_module(name)
+    if hasattr(module, "concurrent_example"):
+        return module.concurrent_example(workdir)
+    return module.protocol_examples(workdir)[0]

@@ -1,0 +1,90 @@
+"""Start registered servers as real subprocesses and connect the SDK's real client to them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import httpx2
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def serve_args(name: str, workdir: Path, *extra: str) -> list[str]:
+    return ["-m", "host.cli", "serve", name, "--root", str(workdir), "--data-dir", str(workdir / "data"), *extra]
+
+
+def stdio_params(name: str, workdir: Path) -> StdioServerParameters:
+    return StdioServerParameters(
+        command=sys.executable, args=serve_args(name, workdir, "--transport", "stdio"), env=dict(os.environ), cwd=str(REPO)
+    )
+
+
+def stdio_client(name: str, workdir: Path, mode: str = "auto") -> Client:
+    return Client(stdio_params(name, workdir), mode=mode, read_timeout_seconds=300)
+
+
+@dataclass
+class HttpServer:
+    base: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def url(self, name: str | None = None) -> str:
+        return f"{self.base}/{name}/mcp" if name else f"{self.base}/mcp"
+
+    def client(self, url: str, mode: str = "auto", headers: dict[str, str] | None = None) -> Client:
+        http = httpx2.AsyncClient(headers=headers or {}, timeout=httpx2.Timeout(300, read=300))
+        return Client(streamable_http_client(url, http_client=http), mode=mode, read_timeout_seconds=300)
+
+
+@contextlib.contextmanager
+def http_server(name: str, workdir: Path, *, env: dict[str, str] | None = None, extra: tuple[str, ...] = ()) -> Iterator[HttpServer]:
+    """Run `quiver serve NAME --transport http` on a free loopback port until the block ends."""
+    port = free_port()
+    log = workdir / f"http-{name}-{port}.log"
+    workdir.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, *serve_args(name, workdir, "--transport", "http", "--port", str(port), *extra)],
+            cwd=REPO, env={**os.environ, **(env or {})}, stdout=sink, stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server {name} exited early:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server {name} did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield HttpServer(base, process, log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

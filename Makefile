@@ -3,6 +3,9 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 TORCH_VERSION ?= 2.13.0
 NODE_DIR := .node
+# No model or data set is ever fetched from a hub: the defaults ship in wheels.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: setup demo test test-fast bench lint clean
 

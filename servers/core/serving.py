@@ -40,7 +40,10 @@ def configure_logging(level: str) -> None:
 
 
 def run_stdio(name: str, settings: Settings) -> None:
-    app = build_server(name, settings)
+    serve_stdio(build_server(name, settings))
+
+
+def serve_stdio(app: MCPServer) -> None:
     anyio.run(app.run_stdio_async)
 
 
@@ -74,11 +77,17 @@ def _security(settings: Settings) -> TransportSecuritySettings:
 
 
 def http_app(names: list[str], settings: Settings, *, prefixed: bool | None = None) -> ASGIApp:
-    """One ASGI app serving ``names``: at ``/mcp`` for a single server, else ``/NAME/mcp``."""
+    """One ASGI app serving registered ``names``: at ``/mcp`` for a single server, else ``/NAME/mcp``."""
     prefixed = len(names) > 1 if prefixed is None else prefixed
-    servers: list[MCPServer] = [build_server(name, settings) for name in names]
+    return asgi_app({name: build_server(name, settings) for name in names}, settings, prefixed=prefixed)
+
+
+def asgi_app(apps: dict[str, MCPServer], settings: Settings, *, prefixed: bool) -> ASGIApp:
+    """Wrap built MCP servers in Quiver's HTTP layer (routes, Host/Origin, body limit, token, health)."""
+    names = list(apps)
+    servers = list(apps.values())
     routes: list[BaseRoute] = []
-    for name, server in zip(names, servers, strict=True):
+    for name, server in apps.items():
         sub = server.streamable_http_app(
             streamable_http_path=f"/{name}/mcp" if prefixed else "/mcp",
             stateless_http=settings.http.stateless,
@@ -107,11 +116,14 @@ def http_app(names: list[str], settings: Settings, *, prefixed: bool | None = No
 
 
 def run_http(name: str, settings: Settings) -> None:
+    names = server_names() if name == "all" else [name]
+    serve_asgi(http_app(names, settings, prefixed=name == "all"), names, settings, prefixed=name == "all")
+
+
+def serve_asgi(app: ASGIApp, names: list[str], settings: Settings, *, prefixed: bool) -> None:
     import uvicorn
 
-    names = server_names() if name == "all" else [name]
-    app = http_app(names, settings, prefixed=name == "all")
-    paths = ", ".join(f"/{n}/mcp" for n in names) if name == "all" else "/mcp"
+    paths = ", ".join(f"/{n}/mcp" for n in names) if prefixed else "/mcp"
     print(
         f"quiver: serving {', '.join(names)} on http://{settings.http.host}:{settings.http.port} at {paths}",
         file=sys.stderr,

@@ -1,0 +1,98 @@
+"""Round-trip latency and calls/s of a trivial tool over stdio and HTTP: Quiver's serving
+layer against a plain MCPServer with the same tool, in the same run.
+
+Prints one JSON line per (transport, system): transport, system, p50_ms, p99_ms, calls_per_s, n,
+and a ratio line per transport (quiver p50 / plain p50).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+
+from protocol_tests.harness import free_port  # noqa: E402
+
+
+async def _measure(client: Client, calls: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        await client.call_tool("echo", {"text": "warm"})
+    times = []
+    for i in range(calls):
+        start = time.perf_counter()
+        result = await client.call_tool("echo", {"text": f"hello {i}"})
+        times.append(time.perf_counter() - start)
+        assert not result.is_error
+    return times
+
+
+def _figures(transport: str, system: str, times: list[float]) -> dict:
+    ordered = sorted(times)
+    return {
+        "transport": transport,
+        "system": system,
+        "p50_ms": round(statistics.median(ordered) * 1000, 3),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 3),
+        "calls_per_s": round(len(times) / sum(times), 1),
+        "n": len(times),
+    }
+
+
+async def bench_stdio(system: str, calls: int, warmup: int) -> dict:
+    params = StdioServerParameters(command=sys.executable, args=[str(HERE / "echo_server.py"), system, "stdio"], cwd=str(REPO))
+    async with Client(params, mode="legacy") as client:
+        return _figures("stdio", system, await _measure(client, calls, warmup))
+
+
+async def bench_http(system: str, calls: int, warmup: int) -> dict:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(HERE / "echo_server.py"), system, "http", str(port)], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except httpx.HTTPError:
+                await asyncio.sleep(0.1)
+        async with Client(f"http://127.0.0.1:{port}/mcp", mode="legacy") as client:
+            return _figures("http", system, await _measure(client, calls, warmup))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=2, help="alternate systems this many times; best round kept")
+    args = parser.parse_args()
+    for transport, bench in (("stdio", bench_stdio), ("http", bench_http)):
+        best: dict[str, dict] = {}
+        for _ in range(args.rounds):
+            for system in ("plain", "quiver"):
+                figures = await bench(system, args.calls, args.warmup)
+                if system not in best or figures["p50_ms"] < best[system]["p50_ms"]:
+                    best[system] = figures
+        for system in ("quiver", "plain"):
+            print(json.dumps(best[system]), flush=True)
+        ratio = best["quiver"]["p50_ms"] / best["plain"]["p50_ms"]
+        print(json.dumps({"transport": transport, "metric": "p50_ratio_quiver_over_plain", "value": round(ratio, 3)}), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,66 @@
+"""The error convention end to end through the SDK, and the CLI's settings plumbing."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from mcp import Client
+from mcp.server import MCPServer
+from pydantic import BaseModel
+
+from host.cli import build_parser, main, settings_from_args
+from servers.core.errors import InvalidInput
+
+
+class Out(BaseModel):
+    value: int
+
+
+def _app() -> MCPServer:
+    app = MCPServer("errors")
+
+    @app.tool(name="expected", description="Fails the way a tool should when the caller erred.")
+    async def expected(value: int) -> Out:
+        raise InvalidInput(f"value {value} is out of range: pass a value between 1 and 10")
+
+    @app.tool(name="bug", description="Fails the way a bug does.")
+    async def bug(value: int) -> Out:
+        raise RuntimeError("secret internal state /etc/shadow")
+
+    return app
+
+
+def test_expected_errors_reach_the_model_and_bugs_do_not_leak(caplog: pytest.LogCaptureFixture) -> None:
+    async def run() -> tuple[str, str, bool, bool]:
+        async with Client(_app()) as client:
+            a = await client.call_tool("expected", {"value": 99})
+            b = await client.call_tool("bug", {"value": 1})
+            return a.content[0].text, b.content[0].text, a.is_error, b.is_error
+
+    expected, bug, a_err, b_err = asyncio.run(run())
+    assert a_err and b_err
+    assert "pass a value between 1 and 10" in expected
+    assert "secret" not in bug and "Traceback" not in bug and "bug" in bug
+    causes = [str(r.exc_info[1].__cause__) for r in caplog.records if r.exc_info]
+    assert any("secret internal state" in c for c in causes), "the bug must be logged server-side"
+
+
+def test_cli_flags_override_and_databases_add(tmp_path: Path) -> None:
+    cfg = tmp_path / "q.toml"
+    cfg.write_text('[text2sql.databases]\nsales = "/data/sales.sqlite"\n[http]\nport = 9000\n')
+    args = build_parser().parse_args(
+        ["serve", "parse", "--config", str(cfg), "--port", "9100", "--root", str(tmp_path), "--database", "shop=/x.db"]
+    )
+    settings = settings_from_args(args)
+    assert settings.http.port == 9100
+    assert settings.roots == [str(tmp_path)]
+    assert settings.text2sql.databases == {"sales": "/data/sales.sqlite", "shop": "/x.db"}
+
+
+def test_cli_errors_are_clear(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "all", "--transport", "stdio"]) == 2
+    assert "needs --transport http" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "parse", "--database", "no-equals-sign"])

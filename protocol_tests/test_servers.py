@@ -124,16 +124,37 @@ def test_stdio_modern_mode_and_bad_calls(name: str, tmp_path: Path) -> None:
 def test_stdio_malformed_line_does_not_kill_server(name: str, tmp_path: Path) -> None:
     init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}}
-    lines = ["{this is not json", json.dumps(init), '{"jsonrpc": "2.0", "method": "notifications/initialized"}',
-             '{"jsonrpc":"2.0","id":2,"method":"tools/list"}']
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, *serve_args(name, tmp_path, "--transport", "stdio")], cwd=REPO,
-        input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=120,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1,
     )
-    replies = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
-    by_id = {r.get("id"): r for r in replies}
-    assert "result" in by_id.get(1, {}), proc.stdout + proc.stderr[-2000:]
-    assert by_id[2]["result"]["tools"], "no tools listed after the malformed line"
+    assert proc.stdin and proc.stdout
+    replies: dict[Any, dict] = {}
+
+    def send(line: str) -> None:
+        proc.stdin.write(line + "\n")
+        proc.stdin.flush()
+
+    def reply(request_id: int) -> dict:
+        while request_id not in replies:
+            line = proc.stdout.readline()
+            assert line, f"server closed stdout before answering request {request_id}"
+            if line.strip():
+                message = json.loads(line)  # every stdout line must be JSON-RPC: logs go to stderr
+                replies[message.get("id")] = message
+        return replies[request_id]
+
+    try:
+        send("{this is not json")
+        send(json.dumps(init))
+        assert "result" in reply(1), replies
+        send('{"jsonrpc": "2.0", "method": "notifications/initialized"}')
+        send("[1, 2, oops")
+        send('{"jsonrpc":"2.0","id":2,"method":"tools/list"}')
+        assert reply(2)["result"]["tools"], "no tools listed after the malformed lines"
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 # ---------------------------------------------------------------- HTTP

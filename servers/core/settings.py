@@ -60,6 +60,8 @@ class ParseSettings(Section):
     max_uncompressed_mb: float = Field(default=200.0, gt=0, description="cap on the unzipped size of DOCX/PPTX/XLSX")
     max_rows: int = Field(default=1000, ge=1, description="rows kept per sheet / CSV")
     max_pages: int = Field(default=2000, ge=1)
+    pdf_tables: bool = Field(default=True, description="detect PDF tables with pdfplumber (slower, ~60 ms/page)")
+    max_files: int = Field(default=500, ge=1, description="files parse_files handles per call")
 
 
 class RetrievalSettings(Section):
@@ -72,6 +74,16 @@ class RetrievalSettings(Section):
     chunk_size: int = Field(default=256, ge=16)
     chunk_overlap: int = Field(default=32, ge=0)
     max_top_k: int = Field(default=100, ge=1)
+    analyzer_params: dict[str, Any] = Field(default_factory=dict, description="Milvus analyzer for BM25 text; {} = standard (Milvus Lite supports only the standard tokenizer)")
+    search_params: dict[str, Any] = Field(default_factory=dict, description="dense search params, e.g. {ef = 64} for HNSW, {nprobe = 16} for IVF_FLAT")
+    candidates: int = Field(default=100, ge=1, le=1000, description="candidates per list fused by hybrid search and query rewriting")
+    fusion: Literal["rrf", "weighted"] = "rrf"
+    rrf_k: int = Field(default=60, ge=1)
+    dense_weight: float = Field(default=0.5, ge=0.0, le=1.0, description="weight of the dense scores in weighted fusion (BM25 gets 1 - this)")
+    rerank_depth: int = Field(default=30, ge=1, le=1000, description="candidates rescored when a search asks for rerank")
+    ingest_batch: int = Field(default=512, ge=1, description="chunks embedded and upserted together")
+    embed_title: bool = Field(default=True, description="embed each chunk with its document title and heading path in front")
+    rewrite_max_tokens: int = Field(default=64, ge=8, le=1024, description="tokens the generator may write per query rewrite (multi_query, hyde)")
 
 
 class RerankSettings(Section):
@@ -96,6 +108,11 @@ class HostSettings(Section):
     tool_timeout_s: float = Field(default=120.0, gt=0)
     preselect_tools: int = Field(default=8, ge=1, description="tools offered to the model per question when more are connected")
     servers: str | None = Field(default=None, description="mcpServers JSON or TOML file; default: Quiver's own servers")
+    dialect: Literal["smol", "hermes", "json"] | None = Field(default=None, description="local tool-call format; default: from the chat template")
+    temperature: float = Field(default=0.0, ge=0)
+    auto_approve: list[str] = Field(default_factory=lambda: ["*"], description="tool-name globs run without asking")
+    transcripts: bool = Field(default=True, description="save each run as JSONL under DATA_DIR/transcripts")
+    startup_timeout_s: float = Field(default=90.0, gt=0)
 
 
 class Settings(Section):

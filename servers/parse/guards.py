@@ -47,11 +47,7 @@ def check_size(size: int, max_file_mb: float, name: str) -> None:
 
 
 def _looks_textual(head: bytes) -> bool:
-    if not head:
-        return True
-    if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return False
-    return True
+    return b"\x00" not in head or head.startswith((b"\xff\xfe", b"\xfe\xff"))
 
 
 def _zip_kind(data: bytes) -> str | None:

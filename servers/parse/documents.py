@@ -1,0 +1,132 @@
+"""Parse a file into a :class:`ParsedDocument`: guards first (size, type, zip bomb),
+then the format's converter, then structure derived from the Markdown (sections,
+tables, page spans)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from servers.core.errors import InvalidInput, NotFound, QuiverError
+from servers.core.settings import ParseSettings
+from servers.parse import guards
+from servers.parse.formats import Converted
+from servers.parse.markdown import blocks, page_spans, section_spans
+from servers.parse.schema import DocMetadata, PageSpan, ParsedDocument, SectionInfo, TableInfo
+
+
+def _convert(data: bytes, name: str, fmt: str, settings: ParseSettings) -> tuple[Converted, str | None]:
+    """Run the converter for ``fmt``; returns the result and the detected text encoding."""
+    if fmt in guards.OFFICE:
+        guards.check_zip(data, settings.max_uncompressed_mb, name)
+    if fmt == "pdf":
+        from servers.parse.formats.pdf import convert_pdf
+
+        return convert_pdf(data, name, max_pages=settings.max_pages, tables=settings.pdf_tables), None
+    if fmt == "docx":
+        from servers.parse.formats.docx import convert_docx
+
+        return convert_docx(data, name), None
+    if fmt == "pptx":
+        from servers.parse.formats.pptx import convert_pptx
+
+        return convert_pptx(data, name), None
+    if fmt == "xlsx":
+        from servers.parse.formats.tabular import convert_xlsx
+
+        return convert_xlsx(data, name, max_rows=settings.max_rows), None
+    from servers.parse.formats import text as textfmt
+
+    text, encoding = textfmt.decode(data, name)
+    if fmt == "csv":
+        from servers.parse.formats.tabular import convert_csv
+
+        return convert_csv(text, name, max_rows=settings.max_rows), encoding
+    if fmt == "html":
+        from servers.parse.formats.html import convert_html
+
+        return convert_html(text, name), encoding
+    if fmt == "markdown":
+        return textfmt.convert_markdown(text), encoding
+    if fmt == "json":
+        return textfmt.convert_json(text, name), encoding
+    return textfmt.convert_text(text), encoding
+
+
+def structure(markdown: str) -> tuple[list[PageSpan], list[SectionInfo], list[TableInfo]]:
+    """Page spans, sections and tables located in a Markdown string."""
+    parsed = blocks(markdown)
+    pages = [PageSpan(page=p, start=s, end=e) for p, s, e in page_spans(markdown)]
+    sections = [
+        SectionInfo(heading_path=list(h.path), level=h.level, start=h.start, end=end)
+        for h, end in section_spans(markdown, parsed)
+    ]
+
+    def page_at(offset: int) -> int | None:
+        return next((p.page for p in pages if p.start <= offset < p.end), None)
+
+    tables = [
+        TableInfo(markdown=markdown[b.start : b.end], page=page_at(b.start), start=b.start, end=b.end)
+        for b in parsed
+        if b.kind == "table"
+    ]
+    return pages, sections, tables
+
+
+def parse_bytes(data: bytes, filename: str, settings: ParseSettings | None = None, *, source: str | None = None) -> ParsedDocument:
+    """Parse file content; ``filename`` picks the format when the bytes do not tell.
+
+    Raises a QuiverError subclass (InvalidInput, TooLarge) for bad input."""
+    settings = settings or ParseSettings()
+    name = Path(filename).name or "document"
+    guards.check_size(len(data), settings.max_file_mb, name)
+    fmt = guards.detect_format(data, name)
+    try:
+        converted, encoding = _convert(data, name, fmt, settings)
+    except QuiverError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any library failure on bad bytes is a bad-input error
+        raise InvalidInput(
+            f"{name} could not be parsed as {fmt.upper()} ({type(exc).__name__}: {str(exc)[:200]}); "
+            "the file is corrupted or not really that format"
+        ) from exc
+    markdown = converted.markdown
+    pages, sections, tables = structure(markdown)
+    digest = hashlib.sha256(data).hexdigest()
+    extra = dict(converted.extra)
+    if encoding:
+        extra["encoding"] = encoding
+    title = converted.title or next((s.heading_path[-1] for s in sections), None)
+    warnings = list(converted.warnings)
+    if not markdown.strip():
+        warnings.append("the document contains no text")
+    return ParsedDocument(
+        doc_id=digest,
+        source=source or filename,
+        title=title,
+        format=fmt,
+        markdown=markdown,
+        pages=converted.pages,
+        page_spans=pages,
+        sections=sections,
+        tables=tables,
+        metadata=DocMetadata(
+            size=len(data),
+            sha256=digest,
+            author=converted.author,
+            created=converted.created,
+            modified=converted.modified,
+            extra=extra,
+        ),
+        warnings=warnings,
+    )
+
+
+def parse_path(path: Path, settings: ParseSettings | None = None) -> ParsedDocument:
+    """Parse a file on disk (the caller has already checked it against the roots)."""
+    settings = settings or ParseSettings()
+    path = Path(path)
+    if not path.is_file():
+        raise NotFound(f"no file at {path}" + (" (it is a folder: use parse_files)" if path.is_dir() else ""))
+    guards.check_size(path.stat().st_size, settings.max_file_mb, path.name)
+    return parse_bytes(path.read_bytes(), path.name, settings, source=str(path))

@@ -12,6 +12,7 @@ a model raises :class:`NotFound` or :class:`ConfigError` naming what was tried.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.util
 import logging
@@ -213,11 +214,12 @@ def resolve(name: str, kind: Kind) -> ModelSource:
 # ---------------------------------------------------------------- cache
 
 _cache: dict[tuple[str, str, str, str], Any] = {}
+_names: dict[tuple[str, str, str, str], str] = {}  # key -> the name first asked for
 _cache_lock = threading.Lock()
 _key_locks: dict[tuple[str, str, str, str], threading.Lock] = {}
 
 
-def _cached(key: tuple[str, str, str, str], load: Callable[[], Any]) -> Any:
+def _cached(key: tuple[str, str, str, str], name: str, load: Callable[[], Any]) -> Any:
     """Return the cached object for ``key``, loading it once even under concurrent callers."""
     with _cache_lock:
         if key in _cache:
@@ -230,29 +232,53 @@ def _cached(key: tuple[str, str, str, str], load: Callable[[], Any]) -> Any:
         value = load()
         with _cache_lock:
             _cache[key] = value
+            _names[key] = name
         return value
 
 
 def loaded_models() -> list[dict[str, str]]:
-    """What this process has loaded: kind, name (resolved), device, dtype."""
+    """What this process has loaded: kind, name (as configured), source (folder/file/hub id), device, dtype."""
     with _cache_lock:
-        return [{"kind": k[0], "name": k[1], "device": k[2], "dtype": k[3]} for k in _cache]
+        return [
+            {"kind": k[0], "name": _names.get(k, k[1]), "source": k[1], "device": k[2], "dtype": k[3]}
+            for k in _cache
+        ]
 
 
 def clear_cache() -> None:
     """Forget every loaded model (tests; freeing memory)."""
     with _cache_lock:
         _cache.clear()
+        _names.clear()
         _key_locks.clear()
 
 
 # ---------------------------------------------------------------- loading helpers
 
+_stdout_lock = threading.Lock()
+_stdout_depth = 0
+_saved_stdout: Any = None
+
+
 @contextlib.contextmanager
 def _quiet_stdout() -> Iterator[None]:
-    """Library chatter goes to stderr: stdout is the MCP stdio channel."""
-    with contextlib.redirect_stdout(sys.stderr):
+    """Library chatter goes to stderr: stdout is the MCP stdio channel.
+
+    Safe when several threads load at once: the first one in swaps ``sys.stdout``,
+    the last one out restores it.
+    """
+    global _stdout_depth, _saved_stdout
+    with _stdout_lock:
+        if _stdout_depth == 0:
+            _saved_stdout, sys.stdout = sys.stdout, sys.stderr
+        _stdout_depth += 1
+    try:
         yield
+    finally:
+        with _stdout_lock:
+            _stdout_depth -= 1
+            if _stdout_depth == 0:
+                sys.stdout, _saved_stdout = _saved_stdout, None
 
 
 def _offline() -> bool:
@@ -266,6 +292,29 @@ def _offline() -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=1)
+def _hub_reachable() -> bool:
+    """One quick probe of the hub (seconds) instead of the hub client's retries (~25 s offline)."""
+    import httpx
+
+    try:
+        from huggingface_hub import constants
+
+        endpoint = constants.ENDPOINT
+    except Exception:  # pragma: no cover
+        endpoint = "https://huggingface.co"
+    try:
+        httpx.head(endpoint, timeout=3.0)
+        return True
+    except httpx.HTTPError:
+        log.info("the model hub %s is unreachable; hub ids resolve from the local cache only", endpoint)
+        return False
+
+
+def _can_download() -> bool:
+    return not _offline() and _hub_reachable()
+
+
 def _load_with_fallback(source: ModelSource, kind: Kind, load: Callable[[str, bool], Any]) -> Any:
     """Run ``load(location, local_files_only)`` and turn failures into clear errors."""
     start = time.perf_counter()
@@ -274,7 +323,7 @@ def _load_with_fallback(source: ModelSource, kind: Kind, load: Callable[[str, bo
             try:
                 value = load(source.location, True)  # the local HF cache first: fast, offline
             except Exception as local_exc:
-                if _offline():
+                if not _can_download():
                     raise _hub_error(source, kind, local_exc) from local_exc
                 try:
                     value = load(source.location, False)
@@ -298,7 +347,7 @@ def _hub_error(source: ModelSource, kind: Kind, exc: Exception) -> NotFound:
     return NotFound(
         f"{kind} model '{source.name}' not found: it is not a shipped short name ({shipped}), "
         f"not an existing folder ({Path(source.name).expanduser().resolve()}), and the hub id could not be "
-        f"loaded from the local Hugging Face cache{'' if _offline() else ' or downloaded'} "
+        f"loaded from the local Hugging Face cache{' or downloaded' if _can_download() else ' (no hub access)'} "
         f"({type(exc).__name__}: {_short(exc)}); {_fix_hint(kind)}"
     )
 
@@ -336,7 +385,7 @@ def embedder(name: str | None = None, settings: Settings | None = None) -> Sente
 
         return _load_with_fallback(source, "embedder", build)
 
-    return _cached(("embedder", source.location, device, dtype_name(dtype)), load)
+    return _cached(("embedder", source.location, device, dtype_name(dtype)), source.name, load)
 
 
 def cross_encoder(name: str | None = None, settings: Settings | None = None) -> CrossEncoder:
@@ -356,7 +405,7 @@ def cross_encoder(name: str | None = None, settings: Settings | None = None) -> 
 
         return _load_with_fallback(source, "cross_encoder", build)
 
-    return _cached(("cross_encoder", source.location, device, dtype_name(dtype)), load)
+    return _cached(("cross_encoder", source.location, device, dtype_name(dtype)), source.name, load)
 
 
 # ---------------------------------------------------------------- causal LMs
@@ -396,8 +445,8 @@ def _load_folder_lm(location: str, local_only: bool, dtype: torch.dtype, device:
     return model.to(device).eval(), tokenizer
 
 
-def _dequantize_gguf(gguf: Path, target: Path) -> tuple[Any, Any]:
-    """Load a GGUF (dequantized to fp32) and save it atomically to ``target``; returns model, tokenizer."""
+def _dequantize_gguf(gguf: Path) -> tuple[Any, Any]:
+    """Load a GGUF dequantized to fp32, ready for ``save_pretrained``; returns model, tokenizer."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     start = time.perf_counter()
@@ -405,41 +454,60 @@ def _dequantize_gguf(gguf: Path, target: Path) -> tuple[Any, Any]:
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     _ensure_chat_template(tokenizer)
     log.info("dequantized %s in %.1fs", gguf, time.perf_counter() - start)
-    # A dequantized model must drop its quantizer before save_pretrained accepts it.
+    # The weights are plain floats now; save_pretrained refuses while the GGUF quantizer is attached.
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.is_quantized = False
+    return model, tokenizer
+
+
+def save_atomically(model: Any, tokenizer: Any, target: Path, *, replace: bool = False) -> bool:
+    """Save model + tokenizer to ``target`` via a temp folder and one rename.
+
+    Another process never sees a half-written folder. If ``target`` already holds a
+    saved model (a concurrent process won the race) it is kept unless ``replace``
+    (the copy proved unreadable). Returns whether this call's copy is in place;
+    failures to write are logged, not raised: the cache is an optimisation.
+    """
+    tmp = target.parent / f".tmp-{target.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.parent / f".tmp-{target.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        if target.exists() and (replace or not _is_saved_model(target)):
+            aside = target.parent / f".old-{target.name}-{uuid.uuid4().hex[:8]}"
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(target, aside)  # readers that opened files keep them; new ones see no target
+            shutil.rmtree(aside, ignore_errors=True)
         try:
-            model.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-            if target.exists():  # a broken copy: move it aside, then replace
-                shutil.rmtree(target, ignore_errors=True)
-            os.rename(tmp, target)  # atomic: readers see all of it or nothing
-            log.info("saved dequantized %s to %s", gguf.name, target)
+            os.rename(tmp, target)  # atomic: all of it or nothing
         except OSError:
             if not _is_saved_model(target):
                 raise
-            log.info("another process saved %s first", target)  # it won the race; same content
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            log.info("another process saved %s first; keeping its copy", target)
+            return False
+        log.info("saved %s", target)
+        return True
     except OSError as exc:
-        log.warning("could not save the dequantized model to %s (%s); it will be dequantized again next time", target, exc)
-    return model, tokenizer
+        log.warning("could not save the model to %s (%s); it will be rebuilt next time", target, exc)
+        return False
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _load_gguf_lm(gguf: Path, settings: Settings, dtype: torch.dtype, device: str) -> tuple[Any, Any, Path]:
     target = gguf_cache_dir(gguf, settings)
+    stale = False
     if _is_saved_model(target):
         try:
             model, tokenizer = _load_folder_lm(str(target), True, dtype, device)
             return model, tokenizer, target
         except Exception as exc:
             log.warning("cached copy %s is unreadable (%s); dequantizing %s again", target, exc, gguf)
-    model, tokenizer = _dequantize_gguf(gguf, target)
+            stale = True
+    model, tokenizer = _dequantize_gguf(gguf)
+    save_atomically(model, tokenizer, target, replace=stale)
     return model.to(device=device, dtype=dtype).eval(), tokenizer, gguf
 
 
@@ -470,4 +538,4 @@ def causal_lm(name: str | None = None, settings: Settings | None = None) -> Load
         _ensure_chat_template(tokenizer)
         return LoadedLM(model=model, tokenizer=tokenizer, device=device, dtype=dtype, name=source.name, source=origin)
 
-    return _cached(("causal_lm", source.location, device, dtype_name(dtype)), load)
+    return _cached(("causal_lm", source.location, device, dtype_name(dtype)), source.name, load)

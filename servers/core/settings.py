@@ -77,7 +77,7 @@ class RetrievalSettings(Section):
     analyzer_params: dict[str, Any] = Field(default_factory=dict, description="Milvus analyzer for BM25 text; {} = standard (Milvus Lite supports only the standard tokenizer)")
     search_params: dict[str, Any] = Field(default_factory=dict, description="dense search params, e.g. {ef = 64} for HNSW, {nprobe = 16} for IVF_FLAT")
     candidates: int = Field(default=100, ge=1, le=1000, description="candidates per list fused by hybrid search and query rewriting")
-    fusion: Literal["rrf", "weighted"] = "rrf"
+    fusion: Literal["rrf", "weighted"] = Field(default="weighted", description="hybrid fusion; weighted 0.5 measured best on SciFact (bench/retrieval.py)")
     rrf_k: int = Field(default=60, ge=1)
     dense_weight: float = Field(default=0.5, ge=0.0, le=1.0, description="weight of the dense scores in weighted fusion (BM25 gets 1 - this)")
     rerank_depth: int = Field(default=30, ge=1, le=1000, description="candidates rescored when a search asks for rerank")
@@ -97,6 +97,9 @@ class Text2SqlSettings(Section):
     timeout_s: float = Field(default=10.0, gt=0)
     candidates: int = Field(default=1, ge=1, le=16)
     repair_rounds: int = Field(default=2, ge=0, le=8)
+    max_new_tokens: int = Field(default=160, ge=16, le=2048, description="token cap per generated SQL candidate")
+    sample_temperature: float = Field(default=0.7, gt=0, le=2.0, description="temperature of candidates 2..N")
+    examples_k: int = Field(default=3, ge=0, le=20, description="few-shot examples retrieved per question")
 
 
 class HostSettings(Section):

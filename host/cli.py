@@ -52,6 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     config.set_defaults(func=_config)
 
+    ingest = sub.add_parser("ingest", parents=[common], help="ingest files or folders into a knowledge base, with a progress bar")
+    ingest.add_argument("kb", help="knowledge base name (created if missing)")
+    ingest.add_argument("paths", nargs="+", help="files, folders or file:// URIs under the roots")
+    ingest.add_argument("--strategy", choices=["fixed", "recursive", "structure", "semantic"], default=None)
+    ingest.add_argument("--chunk-size", type=int, default=None)
+    ingest.add_argument("--chunk-overlap", type=int, default=None)
+    ingest.add_argument("--tag", action="append", default=[], help="tag every chunk (repeatable)")
+    ingest.add_argument("--root", action="append", default=argparse.SUPPRESS, help="allowed root (repeatable)")
+    ingest.set_defaults(func=_ingest)
+
     servers = sub.add_parser("servers", parents=[common], help="list the servers this install provides")
     servers.set_defaults(func=_servers)
 
@@ -109,6 +119,28 @@ def _config(args: argparse.Namespace, settings: Settings) -> int:
     config_path = Path(args.config).resolve() if getattr(args, "config", None) else None
     sys.stdout.write(render(args.client, args.transport, settings, config_path))
     return 0
+
+
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from servers.retrieval.ingest import ingest
+    from servers.retrieval.manage import create_kb
+
+    console = Console(stderr=True)
+    create_kb(settings, args.kb, exist_ok=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as bar:
+        task = bar.add_task(f"ingest → {args.kb}", total=None)
+
+        def progress(done: float, total: float | None, message: str | None = None) -> None:
+            bar.update(task, completed=done, total=total, description=f"ingest → {args.kb} {message or ''}"[:80])
+
+        report = ingest(settings, args.kb, paths=args.paths, strategy=args.strategy, chunk_size=args.chunk_size,
+                        chunk_overlap=args.chunk_overlap, tags=args.tag, progress=progress)
+    print(report.model_dump_json(indent=2))
+    return 1 if report.failed and not (report.added or report.replaced or report.unchanged) else 0
 
 
 def _servers(args: argparse.Namespace, settings: Settings) -> int:

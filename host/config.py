@@ -182,6 +182,7 @@ def quiver_servers(settings: Settings, names: list[str] | None = None) -> list[S
             args=["-m", "host.cli", "serve", name, "--transport", "stdio", "--config", str(config)],
             inherit_env=True,
             timeout_s=settings.host.tool_timeout_s,
+            startup_timeout_s=settings.host.startup_timeout_s,
         )
         for name in chosen
     ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 from typing import Annotated
 
@@ -83,14 +84,11 @@ def build_server() -> MCPServer:
             return Sum(total=42)
 
         app.add_tool(extra, name=name, description=f"Dynamically registered tool {name}; returns 42.")
-        try:
+        # 2026-07-28 sessions hear it through subscriptions/listen, 2025 ones as a notification.
+        with contextlib.suppress(Exception):
             await ctx.notify_tools_changed()
-        except Exception:  # noqa: BLE001 - the 2026 bus may be absent on legacy sessions
-            pass
-        try:
+        with contextlib.suppress(Exception):
             await ctx.request_context.session.send_tool_list_changed()
-        except Exception:  # noqa: BLE001
-            pass
         return Sum(total=1)
 
     return app

@@ -1,0 +1,32 @@
+"""Chat backends for the host: a local transformers model or an OpenAI-compatible endpoint."""
+
+from __future__ import annotations
+
+import os
+
+from host.backends.base import ChatBackend, ModelTurn, ToolCall
+from servers.core.settings import Settings
+
+__all__ = ["ChatBackend", "ModelTurn", "ToolCall", "make_backend"]
+
+
+def make_backend(
+    settings: Settings,
+    *,
+    model: str | None = None,
+    endpoint: str | None = None,
+    constrained: bool | None = None,
+) -> ChatBackend:
+    """The endpoint backend when an endpoint is given or configured, else the local model."""
+    url = endpoint or settings.models.endpoint
+    if url:
+        from host.backends.openai_compat import OpenAIBackend
+
+        key = os.environ.get(settings.models.endpoint_api_key_env)
+        return OpenAIBackend(url, model or settings.models.endpoint_model, key)
+    from host.backends.local import LocalBackend
+    from servers.core.models import causal_lm
+
+    lm = causal_lm(model, settings)
+    use = settings.host.constrained if constrained is None else constrained
+    return LocalBackend(lm, constrained=use, dialect=settings.host.dialect)

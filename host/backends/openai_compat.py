@@ -1,0 +1,164 @@
+"""The OpenAI-compatible backend (vLLM, SGLang, Ollama, llama.cpp server) over httpx.
+
+Streams ``/v1/chat/completions`` with ``tools`` and ``tool_choice``; tool-call deltas are
+accumulated by ``index`` (the id and name come in the first delta, the arguments in string
+pieces); tool results go back as ``role: tool`` messages with ``tool_call_id`` and ``name``,
+which is what vLLM's ``--tool-call-parser hermes`` expects.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+
+from host.backends.base import ModelTurn, TokenCallback, ToolCall, ToolChoice, new_call_id
+from host.connections import ToolInfo
+from servers.core.errors import QuiverError
+
+
+class EndpointError(QuiverError):
+    """The chat endpoint failed or answered something unusable."""
+
+
+class OpenAIBackend:
+    """Chat completions through an OpenAI-compatible HTTP endpoint."""
+
+    constrained = False  # the server decides (vLLM applies its own guided decoding for tool_choice)
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str | None = None,
+        api_key: str | None = None,
+        timeout_s: float = 300.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        base = base_url.rstrip("/")
+        self.base_url = base if base.endswith("/v1") else base + "/v1"
+        self.model = model
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(timeout=httpx.Timeout(timeout_s, connect=10.0), headers=headers, transport=transport)
+
+    @property
+    def name(self) -> str:
+        return self.model or self.base_url
+
+    def _model_id(self) -> str:
+        if self.model is None:
+            try:
+                data = self._http.get(self.base_url + "/models").json()
+                self.model = str(data["data"][0]["id"])
+            except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
+                raise EndpointError(
+                    f"cannot list models at {self.base_url}/models ({exc}); set models.endpoint_model"
+                ) from exc
+        return self.model
+
+    def complete(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[ToolInfo],
+        *,
+        tool_choice: ToolChoice = "auto",
+        max_new_tokens: int = 256,
+        temperature: float = 0.0,
+        on_token: TokenCallback | None = None,
+    ) -> ModelTurn:
+        payload: dict[str, Any] = {
+            "model": self._model_id(),
+            "messages": messages,
+            "max_tokens": max_new_tokens,
+            "temperature": temperature,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if tools and tool_choice != "none":
+            payload["tools"] = [t.openai_tool() for t in tools]
+            payload["tool_choice"] = tool_choice
+        url = self.base_url + "/chat/completions"
+        start = time.perf_counter()
+        try:
+            with self._http.stream("POST", url, json=payload) as response:
+                if response.status_code >= 400:
+                    body = " ".join(response.read().decode("utf-8", "replace").split())[:500]
+                    raise EndpointError(f"{url} answered HTTP {response.status_code}: {body}")
+                if "text/event-stream" not in response.headers.get("content-type", ""):
+                    return self._from_json(json.loads(response.read()), start)
+                return self._from_stream(response, start, on_token)
+        except httpx.HTTPError as exc:
+            raise EndpointError(f"cannot reach the chat endpoint {url} ({type(exc).__name__}: {exc})") from exc
+
+    def _from_stream(self, response: httpx.Response, start: float, on_token: TokenCallback | None) -> ModelTurn:
+        text: list[str] = []
+        calls: dict[int, dict[str, Any]] = {}
+        usage: dict[str, Any] = {}
+        ttft = None
+        for line in response.iter_lines():
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                break
+            chunk = json.loads(data)
+            if chunk.get("usage"):
+                usage = chunk["usage"]
+            for choice in chunk.get("choices") or []:
+                delta = choice.get("delta") or {}
+                piece = delta.get("content")
+                if piece:
+                    ttft = ttft if ttft is not None else time.perf_counter() - start
+                    text.append(piece)
+                    if on_token is not None:
+                        on_token(piece)
+                for tc in delta.get("tool_calls") or []:
+                    ttft = ttft if ttft is not None else time.perf_counter() - start
+                    slot = calls.setdefault(int(tc.get("index", len(calls))), {"id": None, "name": "", "arguments": ""})
+                    if tc.get("id"):
+                        slot["id"] = tc["id"]
+                    fn = tc.get("function") or {}
+                    if fn.get("name"):
+                        slot["name"] += fn["name"]
+                    if fn.get("arguments") is not None:
+                        args = fn["arguments"]
+                        slot["arguments"] += args if isinstance(args, str) else json.dumps(args)
+        tool_calls, error = _finish_calls([calls[i] for i in sorted(calls)])
+        return ModelTurn(
+            text="".join(text).strip(), tool_calls=tool_calls, raw="".join(text), parse_error=error,
+            prompt_tokens=int(usage.get("prompt_tokens") or 0), completion_tokens=int(usage.get("completion_tokens") or 0),
+            seconds=time.perf_counter() - start, ttft_s=ttft,
+        )
+
+    def _from_json(self, data: dict[str, Any], start: float) -> ModelTurn:
+        try:
+            message = data["choices"][0]["message"]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise EndpointError(f"unexpected chat completion response: {str(data)[:300]}") from exc
+        raw_calls = [
+            {"id": c.get("id"), "name": (c.get("function") or {}).get("name", ""),
+             "arguments": (c.get("function") or {}).get("arguments", "")}
+            for c in message.get("tool_calls") or []
+        ]
+        tool_calls, error = _finish_calls(raw_calls)
+        usage = data.get("usage") or {}
+        content = message.get("content") or ""
+        return ModelTurn(
+            text=content.strip(), tool_calls=tool_calls, raw=content, parse_error=error,
+            prompt_tokens=int(usage.get("prompt_tokens") or 0), completion_tokens=int(usage.get("completion_tokens") or 0),
+            seconds=time.perf_counter() - start,
+        )
+
+
+def _finish_calls(raw: list[dict[str, Any]]) -> tuple[list[ToolCall], str | None]:
+    calls, errors = [], []
+    for slot in raw:
+        args: Any = slot["arguments"]
+        if isinstance(args, str):
+            try:
+                args = json.loads(args) if args.strip() else {}
+            except json.JSONDecodeError as exc:
+                errors.append(f"arguments of '{slot['name']}' are not valid JSON ({exc.msg})")
+        calls.append(ToolCall(id=slot["id"] or new_call_id(), name=slot["name"], arguments=args))
+    return calls, ("; ".join(errors) or None)

@@ -1,0 +1,66 @@
+"""Server configuration: mcpServers JSON (Claude Desktop / Cline), Quiver TOML, the default set."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from host.config import load_server_file, quiver_servers, resolve_servers, settings_to_toml
+from servers.core.errors import ConfigError
+
+
+def test_mcp_servers_json_with_cline_keys(tmp_path):
+    path = tmp_path / "servers.json"
+    path.write_text(json.dumps({"mcpServers": {
+        "files": {"command": "npx", "args": ["-y", "server-filesystem", "/tmp"], "env": {"A": "1"},
+                  "alwaysAllow": ["read_file"], "timeout": 30, "disabled": False},
+        "remote": {"type": "streamable-http", "url": "http://127.0.0.1:9/mcp", "headers": {"Authorization": "Bearer x"}},
+        "legacy": {"url": "http://127.0.0.1:9/sse", "type": "sse", "disabled": True},
+        "bare_url": {"url": "http://127.0.0.1:9/mcp"},
+    }}))
+    specs = {s.name: s for s in load_server_file(path)}
+    assert specs["files"].type == "stdio" and specs["files"].args[-1] == "/tmp" and specs["files"].env == {"A": "1"}
+    assert specs["files"].auto_approve == ["read_file"] and specs["files"].timeout_s == 30
+    assert specs["remote"].headers["Authorization"] == "Bearer x"
+    assert specs["legacy"].enabled is False and specs["legacy"].type == "sse"
+    assert specs["bare_url"].type == "http"
+
+
+def test_quiver_toml_with_tool_filters(tmp_path, settings):
+    path = tmp_path / "servers.toml"
+    path.write_text('[servers.calc]\ncommand = "calc-server"\nallow_tools = ["add*", "mul"]\n'
+                    'deny_tools = ["add_secret"]\nenabled = true\ntimeout_s = 5\n')
+    (spec,) = resolve_servers(settings, str(path))
+    assert spec.tool_allowed("add") and spec.tool_allowed("mul")
+    assert not spec.tool_allowed("add_secret") and not spec.tool_allowed("div")
+
+
+def test_bad_configs_name_the_problem(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"mcpServers": {"x": {"args": ["a"]}}}))
+    with pytest.raises(ConfigError, match="server 'x'.*command"):
+        load_server_file(bad)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_server_file(tmp_path / "missing.json")
+    (tmp_path / "empty.json").write_text("{}")
+    with pytest.raises(ConfigError, match="mcpServers"):
+        load_server_file(tmp_path / "empty.json")
+
+
+def test_default_set_is_quivers_own_servers_with_effective_settings(settings):
+    from servers.core.registry import server_names
+
+    specs = quiver_servers(settings)
+    assert [s.name for s in specs] == server_names()
+    args = specs[0].args
+    assert args[:5] == ["-m", "host.cli", "serve", specs[0].name, "--transport"]
+    config = tomllib.loads(Path(args[args.index("--config") + 1]).read_text())
+    assert config["data_dir"] == str(settings.data_path)
+    assert config["host"]["max_steps"] == settings.host.max_steps
+    # the written file round-trips through the real loader
+    from servers.core.settings import Settings
+
+    assert Settings.model_validate(tomllib.loads(settings_to_toml(settings))).data_path == settings.data_path

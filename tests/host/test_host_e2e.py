@@ -1,0 +1,82 @@
+"""End to end: the real `quiver ask --json` handler, real stdio servers (parse and the test
+server), the real shipped SmolLM2 under tool_choice=required with constrained decoding."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from host.backends.formats import parse_output, structural_tag
+from host.cli import build_parser
+from host.connections import ToolInfo
+from tests.host.helpers import REPO, TEST_SERVER
+
+EVENT_TYPES = {"thought", "tool_call", "tool_result", "answer", "error", "usage"}
+
+
+@pytest.fixture
+def servers_file(tmp_path, settings):
+    path = tmp_path / "servers.json"
+    path.write_text(json.dumps({"mcpServers": {
+        "test": {"command": sys.executable, "args": [str(TEST_SERVER)], "env": {"PYTHONPATH": str(REPO)},
+                 "allowTools": ["get_weather", "add", "echo"]},
+        "parse": {"command": sys.executable,
+                  "args": ["-m", "host.cli", "serve", "parse", "--transport", "stdio",
+                           "--data-dir", str(settings.data_path), "--root", str(tmp_path)]},
+    }}))
+    return path
+
+
+def test_ask_json_required_calls_the_tool_and_feeds_back_the_observation(settings, servers_file, capsys):
+    args = build_parser().parse_args([
+        "ask", "What is the weather in Tokyo?", "--servers", str(servers_file), "--json",
+        "--tool-choice", "required", "--max-steps", "1", "--max-new-tokens", "40", "--preselect", "3",
+    ])
+    code = args.func(args, settings)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    events = [json.loads(line) for line in lines]  # every stdout line is one JSON event
+    assert code == 0 and {e["type"] for e in events} <= EVENT_TYPES
+    call = next(e for e in events if e["type"] == "tool_call")
+    assert call["name"] == "get_weather" and call["server"] == "test"
+    assert "tokyo" in call["arguments"]["city"].lower()
+    result = next(e for e in events if e["type"] == "tool_result")
+    assert not result["is_error"] and '"conditions":"sunny"' in result["content"]
+    first_usage = next(e for e in events if e["type"] == "usage")
+    assert first_usage["constrained"] is True and first_usage["completion_tokens"] > 0
+    answer = next(e for e in events if e["type"] == "answer")
+    assert answer["reason"] == "step_limit" and answer["text"].strip()  # best answer after the step limit
+    assert events[-1]["type"] == "usage" and events[-1]["total"] is True
+    # the observation went back into the conversation the model answered from
+    (record,) = [json.loads(x) for f in (settings.data_path / "transcripts").glob("*.jsonl") for x in f.open()]
+    roles = [m["role"] for m in record["messages"]]
+    tool_msg = record["messages"][roles.index("tool")]
+    assert "sunny" in tool_msg["content"] and roles.index("tool") < len(roles) - 1
+    assert {t["function"]["name"] for t in record["tools"]} >= {"get_weather"}
+
+
+def test_grammar_only_admits_schema_valid_calls():
+    """The structural tag compiled for the real tokenizer rejects a wrong tool or a wrong type."""
+    import xgrammar as xgr
+
+    from servers.core.models import causal_lm
+
+    lm = causal_lm()
+    tools = [ToolInfo("add", "t", "add", "Add.", {"type": "object", "properties": {"a": {"type": "number"},
+                                                   "b": {"type": "number"}}, "required": ["a", "b"]})]
+    info = xgr.TokenizerInfo.from_huggingface(lm.tokenizer, vocab_size=lm.model.config.vocab_size)
+    grammar = xgr.GrammarCompiler(info).compile_structural_tag(json.dumps(structural_tag(tools, "smol", "required")))
+
+    def accepts(text: str) -> bool:
+        matcher = xgr.GrammarMatcher(grammar, terminate_without_stop_token=True)
+        return matcher.accept_string(text) and matcher.is_completed()
+
+    good = '<tool_call>[{"name": "add", "arguments": {"a": 1, "b": 2.5}}]</tool_call>'
+    assert accepts(good)
+    assert not accepts('<tool_call>[{"name": "sub", "arguments": {"a": 1, "b": 2}}]</tool_call>')
+    assert not accepts('<tool_call>[{"name": "add", "arguments": {"a": "1", "b": 2}}]</tool_call>')
+    assert not accepts('<tool_call>[{"name": "add", "arguments": {"a": 1}}]</tool_call>')
+    assert not accepts("The answer is 3.")
+    text, calls, error = parse_output(good, "smol")
+    assert error is None and calls[0].name == "add" and calls[0].arguments == {"a": 1, "b": 2.5}

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 SERVERS: dict[str, str] = {
     "parse": "servers.parse.server",
+    "retrieval": "servers.retrieval.server",
+    "rerank": "servers.rerank.server",
+    "text2sql": "servers.text2sql.server",
 }
 
 

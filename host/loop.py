@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -385,5 +386,5 @@ class Agent:
             path: Path = folder / f"{now:%Y-%m-%d}.jsonl"
             with path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-        except OSError:
-            pass
+        except OSError as exc:  # a transcript is a by-product: never fail the answer for it
+            logging.getLogger("quiver.host").warning("could not save the transcript in %s: %s", folder, exc)

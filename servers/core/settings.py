@@ -87,7 +87,10 @@ class RetrievalSettings(Section):
 
 
 class RerankSettings(Section):
-    default_method: str = "none"
+    default_method: str = Field(
+        default="late-interaction",
+        description="rerank method used when a call names none (SciFact train, dense top-50: +0.046 nDCG@10)",
+    )
     max_documents: int = Field(default=1000, ge=1)
 
 

@@ -82,14 +82,16 @@ class EmbeddingReranker(Reranker):
     def model_name(self) -> str | None:
         return self.settings.models.embedder
 
-    def _score(self, query: str, texts: list[str]) -> np.ndarray:
+    def _vectors(self, texts: list[str]) -> np.ndarray:
         from servers.core.models import embedder
 
         model = embedder(None, self.settings)
         batch = self.settings.models.batch_size
-        q = model.encode([query], normalize_embeddings=True, convert_to_numpy=True)
-        d = model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, batch_size=batch)
-        return (d @ q[0]).astype(np.float64)
+        return model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, batch_size=batch)
+
+    def _score(self, query: str, texts: list[str]) -> np.ndarray:
+        q = self._vectors([query])[0]
+        return (self._vectors(texts) @ q).astype(np.float64)
 
 
 class LateInteractionReranker(Reranker):
@@ -149,7 +151,7 @@ class CrossEncoderReranker(Reranker):
         if reason:
             raise ConfigError(reason)
         model = cross_encoder(self.settings.models.cross_encoder or "", self.settings)
-        _cap_max_length(model)
+        # sentence-transformers truncates each pair to the model's max_seq_length (capped at its positions)
         scores = model.predict(
             [(query, t) for t in texts],
             batch_size=self.settings.models.batch_size,
@@ -160,15 +162,6 @@ class CrossEncoderReranker(Reranker):
         if scores.ndim == 2:  # several labels: the last one is "relevant"
             scores = scores[:, -1]
         return scores
-
-
-def _cap_max_length(model) -> None:
-    """Truncate inputs to what the model's position embeddings allow (some saved models set no limit)."""
-    limit = getattr(getattr(model, "model", None), "config", None)
-    limit = getattr(limit, "max_position_embeddings", None)
-    current = model.max_seq_length
-    if limit and (current is None or current > limit):
-        model.max_seq_length = int(limit)
 
 
 class LLMReranker(Reranker):

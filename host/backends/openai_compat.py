@@ -16,46 +16,17 @@ import httpx
 
 from host.backends.base import ModelTurn, TokenCallback, ToolCall, ToolChoice, new_call_id
 from host.connections import ToolInfo
-from servers.core.errors import QuiverError
+from servers.core.generate import EndpointError, EndpointGenerator
 
 
-class EndpointError(QuiverError):
-    """The chat endpoint failed or answered something unusable."""
+class OpenAIBackend(EndpointGenerator):
+    """Chat completions with tools through an OpenAI-compatible HTTP endpoint.
 
-
-class OpenAIBackend:
-    """Chat completions through an OpenAI-compatible HTTP endpoint."""
+    Connection, authentication, model discovery and errors come from the core
+    :class:`EndpointGenerator`; this class adds streamed tool calling.
+    """
 
     constrained = False  # the server decides (vLLM applies its own guided decoding for tool_choice)
-
-    def __init__(
-        self,
-        base_url: str,
-        model: str | None = None,
-        api_key: str | None = None,
-        timeout_s: float = 300.0,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        base = base_url.rstrip("/")
-        self.base_url = base if base.endswith("/v1") else base + "/v1"
-        self.model = model
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = httpx.Client(timeout=httpx.Timeout(timeout_s, connect=10.0), headers=headers, transport=transport)
-
-    @property
-    def name(self) -> str:
-        return self.model or self.base_url
-
-    def _model_id(self) -> str:
-        if self.model is None:
-            try:
-                data = self._http.get(self.base_url + "/models").json()
-                self.model = str(data["data"][0]["id"])
-            except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
-                raise EndpointError(
-                    f"cannot list models at {self.base_url}/models ({exc}); set models.endpoint_model"
-                ) from exc
-        return self.model
 
     def complete(
         self,
@@ -81,7 +52,7 @@ class OpenAIBackend:
         url = self.base_url + "/chat/completions"
         start = time.perf_counter()
         try:
-            with self._http.stream("POST", url, json=payload) as response:
+            with self._client.stream("POST", url, json=payload) as response:
                 if response.status_code >= 400:
                     body = " ".join(response.read().decode("utf-8", "replace").split())[:500]
                     raise EndpointError(f"{url} answered HTTP {response.status_code}: {body}")

@@ -168,7 +168,7 @@ class EndpointGenerator:
         self.base_url = base if base.endswith("/v1") else base + "/v1"
         self.model = model
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.Client(timeout=timeout_s, headers=headers, transport=transport)
+        self._client = httpx.Client(timeout=httpx.Timeout(timeout_s, connect=10.0), headers=headers, transport=transport)
 
     @property
     def name(self) -> str:

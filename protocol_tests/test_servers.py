@@ -203,6 +203,13 @@ def test_http_guards(name: str, http_servers: Callable[[str], tuple[HttpServer, 
     assert huge.status_code == 413
     with httpx.stream("GET", url, headers={"Accept": "text/event-stream"}, timeout=10) as get:
         assert get.status_code != 404 and (get.status_code == 200 or 400 <= get.status_code < 500)
+    session = ok.headers.get("mcp-session-id")
+    if session:  # what Cline does after initialize: open the server-to-client stream
+        sse = {"Accept": "text/event-stream", "mcp-session-id": session, "mcp-protocol-version": "2025-06-18"}
+        with httpx.stream("GET", url, headers=sse, timeout=10) as get:
+            assert get.status_code in (200, 405), get.status_code
+            if get.status_code == 200:
+                assert get.headers["content-type"].startswith("text/event-stream")
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -4,65 +4,17 @@ searches from several HTTP clients while an ingest runs (a real `quiver serve re
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import socket
-import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
-import httpx2
 import pytest
 from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 
+from protocol_tests.harness import http_server
 from servers.core.models import SHIPPED, _package_dir
 from servers.retrieval.server import build_server
 
 from .conftest import make_settings, write_docs
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@contextlib.contextmanager
-def serve_http(workdir: Path) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`quiver serve retrieval --transport http` on a free port (the real CLI), until the block ends."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    log = (workdir / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "host.cli", "serve", "retrieval", "--transport", "http", "--port", str(port),
-         "--root", str(workdir), "--data-dir", str(workdir / "data")],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ),
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, (workdir / "server.log").read_text()[-3000:]
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.2)
-        yield f"{base}/mcp", proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-def http_client(url: str) -> Client:
-    http = httpx2.AsyncClient(timeout=httpx2.Timeout(300, read=300))
-    return Client(streamable_http_client(url, http_client=http), read_timeout_seconds=300)
 
 
 def _text(result) -> str:
@@ -142,10 +94,11 @@ def test_concurrent_http_searches_during_ingest(tmp_path: Path):
             f"# Report {i}\n\n" + " ".join(f"Finding {j} of report {i} concerns subject{i % 5}." for j in range(30)),
             encoding="utf-8",
         )
-    with serve_http(tmp_path) as (url, proc):
+    with http_server("retrieval", tmp_path) as server:
+        url, proc = server.url(), server.process
 
         async def run() -> None:
-            async with http_client(url) as client:
+            async with server.client(url) as client:
                 first = await client.call_tool("kb_ingest", {"kb": "docs", "paths": [str(folder)]})
                 assert not first.is_error, _text(first)
 
@@ -157,7 +110,7 @@ def test_concurrent_http_searches_during_ingest(tmp_path: Path):
                     updates.append(d)
 
                 try:
-                    async with http_client(url) as client:
+                    async with server.client(url) as client:
                         result = await client.call_tool("kb_ingest", {"kb": "docs", "paths": [str(big)]},
                                                         progress_callback=on_progress)
                         assert not result.is_error, _text(result)
@@ -167,7 +120,7 @@ def test_concurrent_http_searches_during_ingest(tmp_path: Path):
 
             async def searcher(i: int) -> int:
                 n = 0
-                async with http_client(url) as client:
+                async with server.client(url) as client:
                     while not done.is_set() or n < 3:
                         mode = ("hybrid", "dense", "bm25")[n % 3]
                         result = await client.call_tool(
@@ -180,7 +133,7 @@ def test_concurrent_http_searches_during_ingest(tmp_path: Path):
             report, *counts = await asyncio.gather(ingester(), *(searcher(i) for i in range(4)))
             assert report["added"] == 40 and report["failed"] == 0 and updates
             assert all(c >= 3 for c in counts)
-            async with http_client(url) as client:
+            async with server.client(url) as client:
                 info = await client.call_tool("kb_describe", {"name": "docs"})
                 assert info.structured_content["documents"] == 44
 

@@ -368,44 +368,37 @@ def _placement(settings: Settings) -> tuple[str, torch.dtype]:
 
 # ---------------------------------------------------------------- embedders / cross-encoders
 
-def embedder(name: str | None = None, settings: Settings | None = None) -> SentenceTransformer:
-    """A sentence-transformers embedder (cached); ``None`` = ``models.embedder`` (default ``minilm``)."""
-    settings = _settings(settings)
-    source = resolve(name or settings.models.embedder, "embedder")
+def _sentence_model(kind: Kind, name: str, settings: Settings) -> Any:
+    """Load (once) a sentence-transformers model of ``kind`` (embedder or cross_encoder)."""
+    source = resolve(name, kind)
     device, dtype = _placement(settings)
 
-    def load() -> SentenceTransformer:
-        from sentence_transformers import SentenceTransformer
+    def load() -> Any:
+        import sentence_transformers
 
-        def build(location: str, local_only: bool) -> SentenceTransformer:
-            model = SentenceTransformer(location, device=device, local_files_only=local_only)
+        cls = sentence_transformers.SentenceTransformer if kind == "embedder" else sentence_transformers.CrossEncoder
+
+        def build(location: str, local_only: bool) -> Any:
+            model = cls(location, device=device, local_files_only=local_only)
             if dtype != torch.float32:
                 model = model.to(dtype)
             return model.eval()
 
-        return _load_with_fallback(source, "embedder", build)
+        return _load_with_fallback(source, kind, build)
 
-    return _cached(("embedder", source.location, device, dtype_name(dtype)), source.name, load)
+    return _cached((kind, source.location, device, dtype_name(dtype)), source.name, load)
+
+
+def embedder(name: str | None = None, settings: Settings | None = None) -> SentenceTransformer:
+    """A sentence-transformers embedder (cached); ``None`` = ``models.embedder`` (default ``minilm``)."""
+    settings = _settings(settings)
+    return _sentence_model("embedder", name or settings.models.embedder, settings)
 
 
 def cross_encoder(name: str | None = None, settings: Settings | None = None) -> CrossEncoder:
     """A sentence-transformers cross-encoder (cached); ``None`` = ``models.cross_encoder``."""
     settings = _settings(settings)
-    source = resolve(name or settings.models.cross_encoder or "", "cross_encoder")
-    device, dtype = _placement(settings)
-
-    def load() -> CrossEncoder:
-        from sentence_transformers import CrossEncoder
-
-        def build(location: str, local_only: bool) -> CrossEncoder:
-            model = CrossEncoder(location, device=device, local_files_only=local_only)
-            if dtype != torch.float32:
-                model = model.to(dtype)
-            return model.eval()
-
-        return _load_with_fallback(source, "cross_encoder", build)
-
-    return _cached(("cross_encoder", source.location, device, dtype_name(dtype)), source.name, load)
+    return _sentence_model("cross_encoder", name or settings.models.cross_encoder or "", settings)
 
 
 # ---------------------------------------------------------------- causal LMs

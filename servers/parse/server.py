@@ -8,11 +8,11 @@ import fnmatch
 from pathlib import Path
 from typing import Annotated, Literal
 
-import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from pydantic import BaseModel, Field
 
+from servers.core.boundary import in_thread, tool
 from servers.core.errors import InvalidInput, NotFound, QuiverError
 from servers.core.roots import resolve_under_roots
 from servers.core.settings import Settings
@@ -105,7 +105,8 @@ def build_server(settings: Settings) -> MCPServer:
             raise InvalidInput(f"content_base64 is not valid base64 ({exc}); encode the raw file bytes") from exc
         return parse_bytes(data, filename, opts, source=filename)
 
-    @app.tool(
+    @tool(
+        app,
         name="parse_document",
         description=(
             "Parse one file (PDF, DOCX, PPTX, XLSX/XLSM, CSV, HTML, Markdown, JSON or text) into Markdown "
@@ -121,13 +122,14 @@ def build_server(settings: Settings) -> MCPServer:
         include_markdown: Annotated[bool, Field(description="return the Markdown text (false: structure only)")] = True,
         max_chars: Annotated[int | None, Field(description="cut the returned Markdown to this many characters", ge=1)] = 100_000,
     ) -> ParseResult:
-        doc = await anyio.to_thread.run_sync(load, path, content_base64, filename)
+        doc = await in_thread(load, path, content_base64, filename)
         markdown, truncated = _cut(doc.markdown, max_chars) if include_markdown else ("", False)
         payload = doc.model_dump()
         payload.update(markdown=markdown, markdown_chars=len(doc.markdown), truncated=truncated)
         return ParseResult.model_validate(payload)
 
-    @app.tool(
+    @tool(
+        app,
         name="parse_files",
         description=(
             "Parse many files at once: every supported file in a folder (optionally recursive, filtered by a "
@@ -152,7 +154,7 @@ def build_server(settings: Settings) -> MCPServer:
             base = resolve_under_roots(folder, roots)
             if not base.is_dir():
                 raise InvalidInput(f"{base} is a file, not a folder: use parse_document, or pass it in `paths`")
-            found = await anyio.to_thread.run_sync(_list_folder, base, recursive, pattern)
+            found = await in_thread(_list_folder, base, recursive, pattern)
             targets: list[str] = []
             for file in found:
                 if file.suffix.lower() in guards.EXTENSIONS:
@@ -173,7 +175,7 @@ def build_server(settings: Settings) -> MCPServer:
             await ctx.report_progress(done, len(targets), f"parsing {Path(target).name}")
             try:
                 resolved = resolve_under_roots(target, roots)
-                doc = await anyio.to_thread.run_sync(parse_path, resolved, opts)
+                doc = await in_thread(parse_path, resolved, opts)
             except QuiverError as exc:
                 results.append(FileSummary(path=target, ok=False, error=str(exc)))
                 continue
@@ -192,7 +194,8 @@ def build_server(settings: Settings) -> MCPServer:
         failed = sum(1 for r in results if not r.ok)
         return ParseFilesResult(files=results, parsed=len(results) - failed, failed=failed, skipped=skipped)
 
-    @app.tool(
+    @tool(
+        app,
         name="chunk",
         description=(
             "Split text or a file into chunks for embedding and retrieval. Strategies: 'structure' (default: "
@@ -231,28 +234,10 @@ def build_server(settings: Settings) -> MCPServer:
             doc = parse_path(resolve_under_roots(path, roots), opts)
             return doc.doc_id, chunk_document(doc, **options)
 
-        doc_id, chunks = await anyio.to_thread.run_sync(work)
+        doc_id, chunks = await in_thread(work)
         return ChunkResult(
             doc_id=doc_id, strategy=strategy, unit=unit, size=size, count=len(chunks),
             chunks=chunks[:max_chunks], truncated=len(chunks) > max_chunks,
         )
 
     return app
-
-
-def protocol_examples(workdir: Path) -> list[tuple[str, dict]]:
-    """Calls covering every tool, against files created under ``workdir``."""
-    docs = workdir / "docs"
-    docs.mkdir(parents=True, exist_ok=True)
-    note = docs / "note.md"
-    note.write_text(
-        "# Quiver\n\nQuiver parses files.\n\n## Tables\n\nSizes:\n\n| a | b |\n|---|---|\n| 1 | 2 |\n", encoding="utf-8"
-    )
-    (docs / "data.csv").write_text("name,value\nalpha,1\nbeta,2\n", encoding="utf-8")
-    html = "<html><body><main><h1>Hi</h1><p>Some <a href='https://x.org'>link</a>.</p></main></body></html>"
-    return [
-        ("parse_document", {"path": str(note)}),
-        ("parse_document", {"content_base64": base64.b64encode(html.encode()).decode(), "filename": "page.html"}),
-        ("parse_files", {"folder": str(docs)}),
-        ("chunk", {"text": "# Title\n\nFirst paragraph.\n\nSecond paragraph.", "unit": "chars", "size": 64, "overlap": 8}),
-    ]

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 from functools import partial
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import anyio
-import anyio.from_thread
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
+from servers.core.boundary import in_thread, progress_reporter, tool
 from servers.core.errors import InvalidInput
 from servers.core.settings import Settings
 from servers.retrieval import manage
@@ -76,9 +73,10 @@ def build_server(settings: Settings) -> MCPServer:
         return searcher_box["s"]
 
     async def run(fn: Any, *args: Any, **kwargs: Any) -> Any:
-        return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
+        return await in_thread(partial(fn, *args, **kwargs))
 
-    @app.tool(
+    @tool(
+        app,
         name="kb_create",
         description=(
             "Create an empty knowledge base (one Milvus collection) that records the embedding model it uses. "
@@ -92,7 +90,8 @@ def build_server(settings: Settings) -> MCPServer:
     ) -> KnowledgeBaseInfo:
         return await run(manage.create_kb, settings, name, description=description, exist_ok=exist_ok)
 
-    @app.tool(
+    @tool(
+        app,
         name="kb_list",
         description="List the knowledge bases with their chunk and document counts, embedding model and size.",
         annotations=ToolAnnotations(readOnlyHint=True),
@@ -100,7 +99,8 @@ def build_server(settings: Settings) -> MCPServer:
     async def kb_list() -> KnowledgeBaseList:
         return KnowledgeBaseList(knowledge_bases=await run(manage.list_kbs, settings))
 
-    @app.tool(
+    @tool(
+        app,
         name="kb_describe",
         description="Describe one knowledge base: counts, embedding model and dimension, index type, metric.",
         annotations=ToolAnnotations(readOnlyHint=True),
@@ -108,7 +108,8 @@ def build_server(settings: Settings) -> MCPServer:
     async def kb_describe(name: KbName) -> KnowledgeBaseInfo:
         return await run(lambda: get_store(settings).info(name))
 
-    @app.tool(
+    @tool(
+        app,
         name="kb_drop",
         description="Delete a knowledge base and everything in it (irreversible).",
         annotations=ToolAnnotations(destructiveHint=True),
@@ -122,7 +123,8 @@ def build_server(settings: Settings) -> MCPServer:
 
         return await run(drop)
 
-    @app.tool(
+    @tool(
+        app,
         name="kb_ingest",
         description=(
             "Add documents to a knowledge base: files, folders (recursively) or file:// URIs under the allowed "
@@ -148,9 +150,7 @@ def build_server(settings: Settings) -> MCPServer:
         metadata: Annotated[dict[str, Any], Field(description="JSON metadata stored on every chunk")] = {},  # noqa: B006
         create: Annotated[bool, Field(description="create the knowledge base if it does not exist")] = True,
     ) -> IngestReport:
-        def progress(done: int, total: int, message: str) -> None:
-            with contextlib.suppress(Exception):  # a client that went away must not stop the ingest
-                anyio.from_thread.run(ctx.report_progress, done, total, message)
+        progress = progress_reporter(ctx)
 
         def work() -> IngestReport:
             if not paths and not texts:
@@ -162,9 +162,10 @@ def build_server(settings: Settings) -> MCPServer:
                 chunk_overlap=chunk_overlap, tags=tags, metadata=metadata, progress=progress,
             )
 
-        return await anyio.to_thread.run_sync(work)
+        return await in_thread(work)
 
-    @app.tool(
+    @tool(
+        app,
         name="kb_search",
         description=(
             "Search a knowledge base and return the best chunks with scores and citations (source, title, "
@@ -198,7 +199,8 @@ def build_server(settings: Settings) -> MCPServer:
             rerank_method=_method(settings, rerank_method) if rerank else None, rewrite=rewrite,
         )
 
-    @app.tool(
+    @tool(
+        app,
         name="kb_context",
         description=(
             "Search a knowledge base and return one prompt-ready block: an instruction to answer only from the "
@@ -222,7 +224,8 @@ def build_server(settings: Settings) -> MCPServer:
         )
         return build_context(result, max_chars=max_chars)
 
-    @app.tool(
+    @tool(
+        app,
         name="kb_get_chunk",
         description=(
             "Read one stored chunk with its citation: by chunk_id (from a search hit), or by doc_id/source and "
@@ -254,7 +257,8 @@ def build_server(settings: Settings) -> MCPServer:
 
         return await run(work)
 
-    @app.tool(
+    @tool(
+        app,
         name="kb_get_document",
         description="Read a whole stored document: its chunks in order with citations, and their joined text.",
         annotations=ToolAnnotations(readOnlyHint=True),
@@ -266,7 +270,8 @@ def build_server(settings: Settings) -> MCPServer:
     ) -> DocumentRecord:
         return await run(lambda: get_document(get_store(settings), kb, doc_id=doc_id, source=source))
 
-    @app.tool(
+    @tool(
+        app,
         name="kb_delete",
         description=(
             "Delete documents (all their chunks) from a knowledge base, selected by doc ids, sources and/or a "
@@ -283,40 +288,3 @@ def build_server(settings: Settings) -> MCPServer:
         return await run(manage.delete_documents, settings, kb, doc_ids=doc_ids, sources=sources, filter=filter)
 
     return app
-
-
-def protocol_examples(workdir: Path) -> list[tuple[str, dict]]:
-    docs = workdir / "kb_docs"
-    docs.mkdir(parents=True, exist_ok=True)
-    guide = docs / "guide.md"
-    guide.write_text(
-        "# Quiver guide\n\n## Installation\n\nRun `make setup` to create the virtual environment and install "
-        "the shipped models.\n\n## Search\n\nHybrid search fuses dense vectors and BM25 keyword scores with "
-        "reciprocal rank fusion.\n",
-        encoding="utf-8",
-    )
-    (docs / "notes.txt").write_text("Milvus Lite stores a knowledge base in a local folder.\n", encoding="utf-8")
-    source = str(guide.resolve())
-    return [
-        ("kb_create", {"name": "protocol_kb", "description": "protocol harness"}),
-        ("kb_ingest", {
-            "kb": "protocol_kb", "paths": [str(docs)],
-            "texts": [{"text": "Reranking reorders candidates by relevance.", "source": "note:rerank",
-                       "tags": ["notes"], "metadata": {"year": 2024}}],
-        }),
-        ("kb_list", {}),
-        ("kb_describe", {"name": "protocol_kb"}),
-        ("kb_search", {"kb": "protocol_kb", "query": "how do I install it?", "top_k": 3}),
-        ("kb_search", {"kb": "protocol_kb", "query": "reranking", "mode": "bm25",
-                       "filter": {"tags_any": ["notes"], "metadata": {"year": {"$gte": 2020}}}}),
-        ("kb_context", {"kb": "protocol_kb", "question": "What does hybrid search fuse?", "top_k": 2}),
-        ("kb_get_document", {"kb": "protocol_kb", "source": source}),
-        ("kb_get_chunk", {"kb": "protocol_kb", "source": source, "index": 0}),
-        ("kb_delete", {"kb": "protocol_kb", "sources": ["note:rerank"]}),
-        ("kb_drop", {"name": "protocol_kb"}),
-    ]
-
-
-def concurrent_example(workdir: Path) -> tuple[str, dict]:
-    """A call many clients can make at once: listing knowledge bases."""
-    return ("kb_list", {})

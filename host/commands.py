@@ -1,4 +1,4 @@
-"""`quiver ask`, `quiver chat` and `quiver demo`: registered on the lead's parser by ``host.cli``."""
+"""`quiver ask`, `quiver chat` and `quiver demo`: added to the servers' CLI by ``host.cli``."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import anyio
 import anyio.to_thread
 
 from host.backends import ChatBackend, make_backend
+from host.backends.base import ToolInfo
 from host.config import ServerSpec, resolve_servers
-from host.connections import Hub, ToolInfo
+from host.connections import Hub
 from host.loop import Agent
 from host.render import JsonRenderer, RichRenderer
 from servers.core.settings import Settings

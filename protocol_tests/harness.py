@@ -28,7 +28,7 @@ def free_port() -> int:
 
 
 def serve_args(name: str, workdir: Path, *extra: str) -> list[str]:
-    return ["-m", "host.cli", "serve", name, "--root", str(workdir), "--data-dir", str(workdir / "data"), *extra]
+    return ["-m", "servers", "serve", name, "--root", str(workdir), "--data-dir", str(workdir / "data"), *extra]
 
 
 def stdio_params(name: str, workdir: Path) -> StdioServerParameters:

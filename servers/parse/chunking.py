@@ -23,16 +23,16 @@ import hashlib
 import re
 from bisect import bisect_left
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, Field
 
 from servers.core.errors import InvalidInput
+from servers.core.models import embed, embedder
+from servers.core.settings import Settings
 from servers.parse.markdown import PAGE_MARKER, blocks, headings, page_spans
 from servers.parse.schema import ParsedDocument
-
-if TYPE_CHECKING:
-    from servers.core.settings import Settings
 
 Strategy = Literal["fixed", "recursive", "structure", "semantic"]
 Unit = Literal["tokens", "chars"]
@@ -93,10 +93,9 @@ class Measure:
 
 
 def load_tokenizer(name: str | None = None, settings: Settings | None = None):
-    """The tokenizer of embedder ``name`` (None = configured default), via the shared model layer."""
-    from servers.core.models import embedder
-
-    return embedder(name, settings).tokenizer
+    """The tokenizer of embedder ``name`` (None = the settings' embedder), via the shared model layer.
+    ``settings`` None: the library defaults (no config file is read)."""
+    return embedder(name, settings or Settings()).tokenizer
 
 
 def _char_windows(text: str, start: int, end: int, size: int, step: int) -> list[tuple[int, int]]:
@@ -303,16 +302,10 @@ def _sentences(text: str) -> list[tuple[int, int]]:
 def _semantic(
     text: str, size: int, measure: Measure, percentile: float, model: str | None, settings: Settings | None
 ) -> list[tuple[int, int]]:
-    import numpy as np
-
-    from servers.core.models import embedder
-
     sentences = _sentences(text)
     if len(sentences) < 3:
         return [p for s, e in sentences for p in split_span(text, s, e, size, measure)]
-    vectors = embedder(model, settings).encode(
-        [text[s:e] for s, e in sentences], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-    )
+    vectors = embed([text[s:e] for s, e in sentences], settings or Settings(), model=model)
     distances = 1.0 - np.sum(vectors[:-1] * vectors[1:], axis=1)
     threshold = float(np.percentile(distances, percentile))
     groups: list[list[tuple[int, int]]] = [[sentences[0]]]

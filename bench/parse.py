@@ -5,7 +5,7 @@ Data layout: ``DIR/<fmt>/input/<file>`` with references ``DIR/<fmt>/expected_md/
 overlap) against the reference. Prints one JSON line per format and system:
 ``{"format", "system", "n", "f1", "precision", "recall", "files_per_s", "pages_per_s"}``.
 
-    python bench/parse.py --data ../shared/data/docparse [--limit 5] [--formats pdf,docx]
+    python -m bench.parse --data ../shared/data/docparse [--limit 5] [--formats pdf,docx]
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+
+from bench.common import SHARED_DATA
 
 TOKEN = re.compile(r"\w+", re.UNICODE)
 
@@ -121,13 +123,12 @@ def bench_format(folder: Path, systems: dict[str, Callable], limit: int | None, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/docparse")
+    parser.add_argument("--data", type=Path, default=SHARED_DATA / "docparse")
     parser.add_argument("--limit", type=int, default=None, help="files per format")
     parser.add_argument("--formats", default=None, help="comma-separated subset, e.g. pdf,docx")
     parser.add_argument("--systems", default="quiver,markitdown", help="also: quiver-no-pdf-tables")
     parser.add_argument("--repeat", type=int, default=1, help="runs per file; the fastest is timed")
     args = parser.parse_args()
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     factories = {
         "quiver": quiver_system,
         "quiver-no-pdf-tables": lambda: quiver_system(pdf_tables=False),  # pypdfium2 text layer only

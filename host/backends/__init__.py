@@ -21,9 +21,10 @@ def make_backend(
     url = endpoint or settings.models.endpoint
     if url:
         from host.backends.openai_compat import OpenAIBackend
+        from servers.core.endpoint import EndpointClient
 
         key = os.environ.get(settings.models.endpoint_api_key_env)
-        return OpenAIBackend(url, model or settings.models.endpoint_model, key)
+        return OpenAIBackend(EndpointClient(url, model or settings.models.endpoint_model, key))
     from host.backends.local import LocalBackend
     from servers.core.models import causal_lm
 

@@ -27,9 +27,8 @@ class OpenAIBackend:
 
     constrained = False  # the server decides (vLLM applies its own guided decoding for tool_choice)
 
-    def __init__(self, base_url: str, model: str | None = None, api_key: str | None = None,
-                 timeout_s: float = 300.0) -> None:
-        self.client = EndpointClient(base_url, model, api_key, timeout_s)
+    def __init__(self, client: EndpointClient) -> None:
+        self.client = client
 
     @property
     def name(self) -> str:

@@ -12,8 +12,6 @@ import os
 import threading
 from typing import Any, Protocol, runtime_checkable
 
-import httpx
-
 from servers.core.decoding import decoder_for
 from servers.core.endpoint import EndpointClient, EndpointError
 from servers.core.errors import ConfigError, InvalidInput
@@ -21,7 +19,7 @@ from servers.core.models import LoadedLM, causal_lm
 from servers.core.settings import Settings
 from servers.core.text import truncate_at_stop
 
-__all__ = ["EndpointError", "EndpointGenerator", "Generator", "LocalGenerator", "get_generator", "truncate_at_stop"]
+__all__ = ["EndpointClient", "EndpointError", "EndpointGenerator", "Generator", "LocalGenerator", "get_generator", "truncate_at_stop"]
 
 
 @runtime_checkable
@@ -92,15 +90,8 @@ class LocalGenerator:
 class EndpointGenerator:
     """Generation through an OpenAI-compatible ``/v1/chat/completions`` endpoint."""
 
-    def __init__(
-        self,
-        base_url: str,
-        model: str | None = None,
-        api_key: str | None = None,
-        timeout_s: float = 300.0,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self.client = EndpointClient(base_url, model, api_key, timeout_s, transport)
+    def __init__(self, client: EndpointClient) -> None:
+        self.client = client
 
     @property
     def name(self) -> str:
@@ -161,7 +152,8 @@ def get_generator(settings: Settings) -> Generator:
         key: tuple[Any, ...] = ("endpoint", m.endpoint, m.endpoint_model, m.endpoint_api_key_env)
         with _generators_lock:
             if key not in _generators:
-                _generators[key] = EndpointGenerator(m.endpoint, m.endpoint_model, os.environ.get(m.endpoint_api_key_env))
+                client = EndpointClient(m.endpoint, m.endpoint_model, os.environ.get(m.endpoint_api_key_env))
+                _generators[key] = EndpointGenerator(client)
             return _generators[key]
     lm = causal_lm(m.causal_lm, settings)  # cached by the model layer
     key = ("local", id(lm))

@@ -35,16 +35,7 @@ def test_extract_sql(text: str, expected: str) -> None:
     assert extract_sql(text) == expected
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """On a busy 2-core machine torch's 2 OpenMP threads spin against other processes: one thread
-    generated ~10x faster in our measurements. Restored afterwards."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from host.backends import ChatBackend, make_backend
 from host.backends.base import ToolInfo
 from host.config import ServerSpec, resolve_servers
 from host.connections import Hub
+from host.events import ErrorEvent
 from host.loop import Agent
 from host.render import JsonRenderer, RichRenderer
 from servers.core.boundary import in_thread
@@ -105,8 +106,6 @@ def _renderer(args: argparse.Namespace) -> Renderer:
 
 
 def _report_errors(hub: Hub, renderer: Renderer) -> None:
-    from host.events import ErrorEvent
-
     for message in hub.errors.values():
         renderer.event(ErrorEvent(message=message))
 

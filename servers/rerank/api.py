@@ -15,7 +15,7 @@ from servers.core.errors import ConfigError, InvalidInput, TooLarge
 from servers.core.models import select_device
 from servers.core.settings import Settings
 from servers.rerank.boosts import apply_boosts
-from servers.rerank.fusion import RRF_K, Normalization, check_weights, normalize, rrf_scores
+from servers.rerank.fusion import RRF_K, Normalization, check_weights, fuse_ranked
 from servers.rerank.inputs import coerce_boosts, coerce_documents
 from servers.rerank.rerankers import BASE_RERANKERS, FusionReranker, get_reranker
 from servers.rerank.schemas import (
@@ -136,22 +136,13 @@ def fuse(
                     f"weighted fusion needs a score on every item; rankings[{j}] item '{item.id}' has none "
                     "(use method 'rrf' for rank-only lists)"
                 )
-    n = len(ids)
-    ranks: list[list[int | None]] = [[None] * len(rankings) for _ in range(n)]
+    names, total = fuse_ranked([[(it.id, it.score) for it in r] for r in rankings], method, weights=w,
+                               normalization=normalization, k=k)
+    ranks: list[list[int | None]] = [[None] * len(rankings) for _ in names]
     for j, ranking in enumerate(rankings):
         for rank, item in enumerate(ranking, start=1):
             ranks[ids[item.id]][j] = rank
-    if method == "rrf":
-        total = rrf_scores([[ids[it.id] for it in r] for r in rankings], n, k=k, weights=w)
-    else:
-        total = np.zeros(n, dtype=np.float64)
-        for j, ranking in enumerate(rankings):
-            norm = normalize(np.array([it.score for it in ranking], dtype=np.float64), normalization)
-            column = np.full(n, norm.min())
-            column[[ids[it.id] for it in ranking]] = norm
-            total += w[j] * column
     order = np.argsort(-total, kind="stable")
-    names = list(ids)
     limit = len(order) if top_n is None else top_n
     results = [
         FusedItem(id=names[i], rank=pos, score=float(total[i]), ranks=ranks[i])

@@ -44,6 +44,38 @@ def rrf_scores(
     return out
 
 
+def fuse_ranked(
+    rankings: Sequence[Sequence[tuple[str, float | None]]],
+    method: Literal["rrf", "weighted"],
+    *,
+    weights: Sequence[float] | None = None,
+    normalization: Normalization = "minmax",
+    k: int = RRF_K,
+    absent: Literal["lowest", "zero"] = "lowest",
+) -> tuple[list[str], np.ndarray]:
+    """Fuse ranked lists of ``(id, score)`` (each best first, ids unique within a list): the ids in
+    first-seen order and their fused scores. ``rrf``: sum of weight / (k + rank). ``weighted``: sum
+    of weight × normalized score, an id absent from a list counting as that list's ``lowest``
+    normalized value or ``zero``. No validation here: callers check their inputs."""
+    index: dict[str, int] = {}
+    for ranking in rankings:
+        for item_id, _ in ranking:
+            index.setdefault(item_id, len(index))
+    n = len(index)
+    w = [1.0] * len(rankings) if weights is None else list(weights)
+    if method == "rrf":
+        return list(index), rrf_scores([[index[i] for i, _ in r] for r in rankings], n, k=k, weights=w)
+    total = np.zeros(n, dtype=np.float64)
+    for j, ranking in enumerate(rankings):
+        if not ranking:
+            continue
+        norm = normalize(np.array([s for _, s in ranking], dtype=np.float64), normalization)
+        column = np.full(n, norm.min() if absent == "lowest" else 0.0)
+        column[[index[i] for i, _ in ranking]] = norm
+        total += w[j] * column
+    return list(index), total
+
+
 def check_weights(weights: list[float] | None, count: int) -> list[float]:
     """One finite weight >= 0 per ranking (equal weights when None), not all 0."""
     if weights is None:

@@ -14,18 +14,12 @@ from servers.core.boundary import in_thread, progress_reporter, tool
 from servers.core.errors import InvalidInput
 from servers.core.settings import Settings
 from servers.retrieval import manage
+from servers.retrieval.browse import get_chunk, get_document
+from servers.retrieval.context import build_context
 from servers.retrieval.filters import SearchFilter
 from servers.retrieval.ingest import IngestReport, TextDocument, ingest
-from servers.retrieval.search import (
-    ChunkRecord,
-    ContextResult,
-    DocumentRecord,
-    Searcher,
-    SearchResult,
-    build_context,
-    get_chunk,
-    get_document,
-)
+from servers.retrieval.results import ChunkRecord, ContextResult, DocumentRecord, SearchResult
+from servers.retrieval.search import Searcher
 from servers.retrieval.store import KnowledgeBaseInfo, get_store
 
 INSTRUCTIONS = (

@@ -26,31 +26,17 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
 
 from servers.core.errors import InvalidInput
 from servers.core.models import embed, embedder
 from servers.core.settings import Settings
 from servers.parse.markdown import PAGE_MARKER, blocks, headings, page_spans
-from servers.parse.schema import ParsedDocument
+from servers.parse.schema import Chunk, ParsedDocument
 
 Strategy = Literal["fixed", "recursive", "structure", "semantic"]
 Unit = Literal["tokens", "chars"]
 SEPARATORS = ("\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", "")
 SENTENCE_END = re.compile(r"(?<=[.!?…。！？])[\"')\]]*\s+|\n+")
-
-
-class Chunk(BaseModel):
-    """One chunk of a document: its text, where it came from and a stable id."""
-
-    id: str = Field(description="sha256 hex of doc_id + text (disambiguated if the text repeats)")
-    text: str
-    doc_id: str
-    index: int = Field(description="position of the chunk in the document, from 0")
-    heading_path: list[str] = Field(default_factory=list)
-    pages: list[int] = Field(default_factory=list)
-    start: int = Field(description="character offset of the chunk in the source Markdown")
-    end: int
 
 
 # ------------------------------------------------------------------ measuring units

@@ -11,6 +11,7 @@ from servers.core.errors import InvalidInput, NotFound, QuiverError
 from servers.core.settings import ParseSettings
 from servers.parse import guards
 from servers.parse.formats import Converted
+from servers.parse.formats import text as textfmt
 from servers.parse.markdown import blocks, page_spans, section_spans
 from servers.parse.schema import DocMetadata, PageSpan, ParsedDocument, SectionInfo, TableInfo
 
@@ -35,8 +36,6 @@ def _convert(data: bytes, name: str, fmt: str, settings: ParseSettings) -> tuple
         from servers.parse.formats.tabular import convert_xlsx
 
         return convert_xlsx(data, name, max_rows=settings.max_rows), None
-    from servers.parse.formats import text as textfmt
-
     text, encoding = textfmt.decode(data, name)
     if fmt == "csv":
         from servers.parse.formats.tabular import convert_csv
@@ -90,6 +89,19 @@ def parse_bytes(data: bytes, filename: str, settings: ParseSettings | None = Non
             f"{name} could not be parsed as {fmt.upper()} ({type(exc).__name__}: {str(exc)[:200]}); "
             "the file is corrupted or not really that format"
         ) from exc
+    return _document(converted, data, fmt, source or filename, encoding)
+
+
+def parse_text(text: str, *, source: str, settings: ParseSettings | None = None) -> ParsedDocument:
+    """Parse text given as a string (not a file): Markdown structure is read, plain text stays as is."""
+    settings = settings or ParseSettings()
+    data = text.encode("utf-8")
+    guards.check_size(len(data), settings.max_file_mb, source)
+    return _document(textfmt.convert_markdown(text), data, "markdown", source, None)
+
+
+def _document(converted: Converted, data: bytes, fmt: str, source: str, encoding: str | None) -> ParsedDocument:
+    """The parsed document: the converter's Markdown, its structure, metadata and warnings."""
     markdown = converted.markdown
     pages, sections, tables = structure(markdown)
     digest = hashlib.sha256(data).hexdigest()
@@ -102,7 +114,7 @@ def parse_bytes(data: bytes, filename: str, settings: ParseSettings | None = Non
         warnings.append("the document contains no text")
     return ParsedDocument(
         doc_id=digest,
-        source=source or filename,
+        source=source,
         title=title,
         format=fmt,
         markdown=markdown,

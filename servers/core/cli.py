@@ -126,11 +126,9 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from servers.retrieval.ingest import ingest
-    from servers.retrieval.manage import create_kb
+    from servers.retrieval import api
 
     console = Console(stderr=True)
-    create_kb(settings, args.kb, exist_ok=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as bar:
         task = bar.add_task(f"ingest → {args.kb}", total=None)
@@ -138,8 +136,8 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
         def progress(done: float, total: float | None, message: str | None = None) -> None:
             bar.update(task, completed=done, total=total, description=f"ingest → {args.kb} {message or ''}"[:80])
 
-        report = ingest(settings, args.kb, paths=args.paths, strategy=args.strategy, chunk_size=args.chunk_size,
-                        chunk_overlap=args.chunk_overlap, tags=args.tag, progress=progress)
+        report = api.ingest(settings, args.kb, paths=args.paths, strategy=args.strategy, chunk_size=args.chunk_size,
+                            chunk_overlap=args.chunk_overlap, tags=args.tag, progress=progress)
     print(report.model_dump_json(indent=2))
     return 1 if report.failed and not (report.added or report.replaced or report.unchanged) else 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from servers.core.errors import InvalidInput, NotFound
+from servers.retrieval.ingest import doc_id_for
 from servers.retrieval.results import ChunkRecord, DocumentRecord, hit_from_row
 from servers.retrieval.store import Store, quote
 
@@ -36,3 +37,12 @@ def get_document(store: Store, kb: str, *, doc_id: str | None = None, source: st
         created=int(first["created"]), updated=int(first["updated"]), tags=list(first.get("tags") or []),
         metadata=dict(first.get("metadata") or {}), chunks=hits, text="\n\n".join(h.text for h in hits),
     )
+
+
+def chunk_at(store: Store, kb: str, index: int, *, doc_id: str | None = None, source: str | None = None) -> ChunkRecord:
+    """The chunk at ``index`` of a document named by id or source (a hit's neighbours: its index ± 1)."""
+    did = doc_id or doc_id_for(source or "")
+    rows = store.query(kb, f"doc_id == {quote(did)} and chunk_index == {int(index)}", fields=["id"], limit=1)
+    if not rows:
+        raise InvalidInput(f"no chunk {index} for that document in '{kb}' (check the id/source and the index)")
+    return get_chunk(store, kb, rows[0]["id"])

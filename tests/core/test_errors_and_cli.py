@@ -74,3 +74,21 @@ def test_cli_errors_are_clear(capsys: pytest.CaptureFixture[str]) -> None:
     assert "needs --transport http" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         build_parser().parse_args(["serve", "parse", "--database", "no-equals-sign"])
+
+
+def test_servers_stand_without_the_host() -> None:
+    """`python -m servers` is the serving CLI alone: no host module is imported, no host command offered;
+    the `quiver` command adds ask/chat/demo."""
+    import subprocess
+    import sys
+
+    code = ("import sys, servers.core.cli, servers.core.serving, servers.core.boundary; "
+            "print(sorted(m for m in sys.modules if m == 'host' or m.startswith('host.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    help_text = subprocess.run([sys.executable, "-m", "servers", "--help"], capture_output=True, text=True).stdout
+    assert "serve" in help_text and "ingest" in help_text and "ask" not in help_text and "demo" not in help_text
+    from host.cli import build_parser as quiver_parser
+
+    commands = quiver_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    assert {"serve", "servers", "config", "ingest", "ask", "chat", "demo"} <= set(commands)

@@ -23,9 +23,10 @@ import hashlib
 import re
 from bisect import bisect_left
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypedDict
 
 import numpy as np
+from typing_extensions import Unpack
 
 from servers.core.errors import InvalidInput
 from servers.core.models import embed, embedder
@@ -390,26 +391,18 @@ def chunk_text(
     return chunks
 
 
-def chunk_document(
-    doc: ParsedDocument,
-    *,
-    strategy: Strategy = "structure",
-    size: int = 256,
-    overlap: int = 32,
-    unit: Unit = "tokens",
-    tokenizer: str | None = None,
-    breakpoint_percentile: float = 90.0,
-    settings: Settings | None = None,
-) -> list[Chunk]:
-    """Chunk a parsed document's Markdown; chunks carry its doc_id and pages."""
-    return chunk_text(
-        doc.markdown,
-        doc_id=doc.doc_id,
-        strategy=strategy,
-        size=size,
-        overlap=overlap,
-        unit=unit,
-        tokenizer=tokenizer,
-        breakpoint_percentile=breakpoint_percentile,
-        settings=settings,
-    )
+class ChunkOptions(TypedDict, total=False):
+    """How :func:`chunk_text` splits (see its arguments)."""
+
+    strategy: Strategy
+    size: int
+    overlap: int
+    unit: Unit
+    tokenizer: str | None
+    breakpoint_percentile: float
+    settings: Settings | None
+
+
+def chunk_document(doc: ParsedDocument, **options: Unpack[ChunkOptions]) -> list[Chunk]:
+    """Chunk a parsed document's Markdown (same options as :func:`chunk_text`); chunks carry its doc_id and pages."""
+    return chunk_text(doc.markdown, doc_id=doc.doc_id, **options)

@@ -123,7 +123,11 @@ class HostSettings(Section):
 
 class Settings(Section):
     data_dir: str = Field(default="~/.quiver", description="knowledge bases, job store, model cache, transcripts")
-    roots: list[str] = Field(default_factory=lambda: ["."], description="folders whose files servers may read; the data dir is always added")
+    roots: list[str] = Field(
+        default_factory=list,
+        description="folders whose files servers may read (the data dir is always added); none = the data dir only, "
+        "never the working directory",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     http: HttpSettings = Field(default_factory=HttpSettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
@@ -138,10 +142,10 @@ class Settings(Section):
         return Path(self.data_dir).expanduser().resolve()
 
     def root_paths(self) -> list[Path]:
-        paths = [Path(r).expanduser().resolve() for r in self.roots]
-        if self.data_path not in paths:
-            paths.append(self.data_path)
-        return paths
+        """The configured roots, resolved, then the data dir (see :func:`servers.core.roots.allowed_roots`)."""
+        from servers.core.roots import allowed_roots
+
+        return allowed_roots(self.roots, self.data_path)
 
 
 SHORTCUTS = {"QUIVER_DATA_DIR": ("data_dir",), "QUIVER_HTTP_TOKEN": ("http", "token")}

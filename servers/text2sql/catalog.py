@@ -8,6 +8,7 @@ import threading
 from pydantic import BaseModel, Field
 
 from servers.core.errors import ConfigError, NotFound, QuiverError
+from servers.core.roots import resolve_under_roots
 from servers.core.settings import Settings
 from servers.text2sql.database import Database
 from servers.text2sql.demo_db import ensure_demo_database
@@ -49,6 +50,8 @@ class Catalog:
                 return self._open[name]
             if name in self._targets:
                 db = Database(name, self._targets[name])
+                if db.path is not None:  # a file database is read like any file: under the roots only
+                    resolve_under_roots(str(db.path), self.settings.root_paths(), must_exist=False)
             elif name == DEMO_NAME:
                 db = Database(name, str(ensure_demo_database(self.settings.data_path)))
             else:

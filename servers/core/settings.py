@@ -62,6 +62,9 @@ class ParseSettings(Section):
     max_pages: int = Field(default=2000, ge=1)
     pdf_tables: bool = Field(default=True, description="detect PDF tables with pdfplumber (slower, ~60 ms/page)")
     max_files: int = Field(default=500, ge=1, description="files parse_files handles per call")
+    timeout_s: float = Field(default=120.0, gt=0, description="wall-clock limit for parsing one file (in a worker process)")
+    max_memory_mb: float = Field(default=2048.0, ge=64, description="memory cap of a parse worker process")
+    workers: int = Field(default=2, ge=1, le=64, description="parse worker processes (files parsed at once)")
 
 
 class RetrievalSettings(Section):

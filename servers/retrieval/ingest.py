@@ -221,7 +221,7 @@ class Ingestor:
 
     def parse_and_chunk(self, doc: _Doc) -> None:
         from servers.parse.chunking import chunk_document
-        from servers.parse.documents import parse_bytes
+        from servers.parse.isolated import parse_bytes_isolated as parse_bytes
 
         item = doc.item
         opts = self._options(item)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any, Literal
 
@@ -65,13 +64,36 @@ class SchemaSearchResult(BaseModel):
     truncated: bool
 
 
+def wildcard_match(pattern: str, name: str) -> bool:
+    """Whether ``name`` matches ``pattern`` where ``*`` / ``%`` match any run of characters.
+
+    Greedy matching with one backtrack point per star: O(len(pattern) × len(name)) at worst,
+    unlike a ``.*a.*a.*b`` regex, which backtracks exponentially on hostile patterns."""
+    p = n = 0
+    star, mark = -1, 0
+    while n < len(name):
+        if p < len(pattern) and pattern[p] not in "*%" and pattern[p] == name[n]:
+            p += 1
+            n += 1
+        elif p < len(pattern) and pattern[p] in "*%":
+            star, mark = p, n
+            p += 1
+        elif star != -1:
+            p, mark = star + 1, mark + 1
+            n = mark
+        else:
+            return False
+    while p < len(pattern) and pattern[p] in "*%":
+        p += 1
+    return p == len(pattern)
+
+
 def _matcher(pattern: str) -> Any:
     text = (pattern or "").strip().lower()
     if text in ("", "*", "%"):
         return lambda *_: True
     if "*" in text or "%" in text:
-        regex = re.compile("^" + ".*".join(re.escape(p) for p in re.split(r"[*%]", text)) + "$")
-        return lambda name, _desc=None: bool(regex.match(name.lower()))
+        return lambda name, _desc=None: wildcard_match(text, name.lower())
     return lambda name, desc=None: text in name.lower() or bool(desc and text in desc.lower())
 
 

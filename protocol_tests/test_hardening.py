@@ -1,0 +1,81 @@
+"""Regression tests for the hardening defects (issue 15, defects 1-5), against one real
+`quiver serve all --transport http` process: no request freezes, exhausts or escapes it."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from protocol_tests.harness import HttpServer, http_server
+
+LIMITS = {
+    "QUIVER_PARSE__TIMEOUT_S": "30",
+    "QUIVER_PARSE__MAX_MEMORY_MB": "768",
+    "QUIVER_TEXT2SQL__TIMEOUT_S": "2",
+}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HttpServer, Path]]:
+    workdir = tmp_path_factory.mktemp("hardening")
+    with http_server("all", workdir, env=LIMITS) as server:
+        yield server, workdir
+
+
+def _text(result: Any) -> str:
+    return " ".join(getattr(c, "text", "") for c in result.content)
+
+
+async def _probe_while(server: HttpServer, work: asyncio.Task, latencies: list[float]) -> None:
+    """Trivial calls (a tiny `chunk` over MCP and /healthz) every 0.2 s until ``work`` is done."""
+    async with server.client(server.url("parse")) as client, httpx.AsyncClient(timeout=120) as http:
+        while not work.done():
+            start = time.perf_counter()
+            small = await client.call_tool("chunk", {"text": "# Hi\n\nOne line.", "unit": "chars", "size": 64,
+                                                     "overlap": 0})
+            assert not small.is_error, _text(small)
+            assert (await http.get(f"{server.base}/healthz")).status_code == 200
+            latencies.append(time.perf_counter() - start)
+            await asyncio.sleep(0.2)
+
+
+def test_pathological_text_does_not_freeze_the_server(served: tuple[HttpServer, Path]) -> None:
+    """Defect 1: a 60k-space heading line froze every server of `serve all` for minutes."""
+    server, workdir = served
+    heading = workdir / "heading.md"
+    heading.write_text("#" + " " * 60_000 + "\n\nbody\n")
+    line = workdir / "line.txt"
+    line.write_text("x" * 1_000_000)
+    inline = base64.b64encode(("# t" + " " * 60_000 + "x#\n").encode()).decode()
+    calls = [
+        ("parse_document", {"path": str(heading), "max_chars": 100}),
+        ("parse_document", {"path": str(line), "max_chars": 100}),
+        ("parse_document", {"content_base64": inline, "filename": "inline.md", "max_chars": 100}),
+        ("chunk", {"path": str(heading), "unit": "chars", "size": 256, "overlap": 0}),
+    ]
+    latencies: list[float] = []
+
+    async def run() -> list[Any]:
+        async with server.client(server.url("parse")) as client:
+            async def heavy() -> list[Any]:
+                return [await client.call_tool(tool, args) for tool, args in calls]
+
+            work = asyncio.create_task(heavy())
+            await asyncio.sleep(0.05)
+            await _probe_while(server, work, latencies)
+            return await work
+
+    results = asyncio.run(run())
+    for (tool, _args), result in zip(calls, results, strict=True):
+        text = _text(result)
+        assert not result.is_error or "time limit" in text, f"{tool}: {text[:300]}"
+    assert results[1].structured_content["markdown_chars"] == 1_000_000
+    assert latencies, "no probe ran"
+    assert max(latencies) < 5.0, f"trivial calls waited up to {max(latencies):.1f} s while parsing"

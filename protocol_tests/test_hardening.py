@@ -79,3 +79,48 @@ def test_pathological_text_does_not_freeze_the_server(served: tuple[HttpServer, 
     assert results[1].structured_content["markdown_chars"] == 1_000_000
     assert latencies, "no probe ran"
     assert max(latencies) < 5.0, f"trivial calls waited up to {max(latencies):.1f} s while parsing"
+
+
+def _rss(pid: int) -> int:
+    import psutil
+
+    return psutil.Process(pid).memory_info().rss
+
+
+def test_pdf_bomb_is_refused_and_server_memory_stays_bounded(served: tuple[HttpServer, Path]) -> None:
+    """Defect 2: a 0.4 MB PDF inflating to 400 MB took `serve all` to gigabytes of RSS."""
+    from tests.parse.pdf_bombs import deflate_zeros, pdf_with_stream
+
+    server, workdir = served
+    bomb = pdf_with_stream(deflate_zeros(400))
+    nested = pdf_with_stream(deflate_zeros(400, layers=2), filters=2)
+    (workdir / "bomb.pdf").write_bytes(bomb)
+    pid = server.process.pid
+    before = _rss(pid)
+    peak = [before]
+
+    async def run() -> list[Any]:
+        async with server.client(server.url("parse")) as client:
+            async def calls() -> list[Any]:
+                return [
+                    await client.call_tool("parse_document", {"path": str(workdir / "bomb.pdf")}),
+                    await client.call_tool("parse_document", {"content_base64": base64.b64encode(nested).decode(),
+                                                              "filename": "nested.pdf"}),
+                    await client.call_tool("parse_files", {"paths": [str(workdir / "bomb.pdf")]}),
+                ]
+
+            work = asyncio.create_task(calls())
+            while not work.done():
+                peak[0] = max(peak[0], _rss(pid))
+                await asyncio.sleep(0.02)
+            results = await work
+            after = await client.call_tool("parse_document", {"content_base64": base64.b64encode(
+                pdf_with_stream(deflate_zeros(1))).decode(), "filename": "fine.pdf"})
+            assert not after.is_error and "Hello bomb" in after.structured_content["markdown"]
+            return results
+
+    single, nested_result, files = asyncio.run(run())
+    for result in (single, nested_result):
+        assert result.is_error and "decompression bomb" in _text(result) and "parse.max_stream_mb" in _text(result)
+    assert files.structured_content["failed"] == 1 and "decompression bomb" in files.structured_content["files"][0]["error"]
+    assert peak[0] - before < 150 * 1024 * 1024, f"server RSS grew by {(peak[0] - before) / 2**20:.0f} MB"

@@ -57,7 +57,10 @@ class ModelSettings(Section):
 
 class ParseSettings(Section):
     max_file_mb: float = Field(default=50.0, gt=0)
-    max_uncompressed_mb: float = Field(default=200.0, gt=0, description="cap on the unzipped size of DOCX/PPTX/XLSX")
+    max_uncompressed_mb: float = Field(
+        default=200.0, gt=0, description="cap on the unzipped size of DOCX/PPTX/XLSX and on a PDF's inflated streams"
+    )
+    max_stream_mb: float = Field(default=100.0, gt=0, description="cap on the inflated size of one PDF stream")
     max_rows: int = Field(default=1000, ge=1, description="rows kept per sheet / CSV")
     max_pages: int = Field(default=2000, ge=1)
     pdf_tables: bool = Field(default=True, description="detect PDF tables with pdfplumber (slower, ~60 ms/page)")

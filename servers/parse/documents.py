@@ -23,6 +23,8 @@ def _convert(data: bytes, name: str, fmt: str, settings: ParseSettings) -> tuple
     if fmt == "pdf":
         from servers.parse.formats.pdf import convert_pdf
 
+        guards.check_pdf_streams(data, settings.max_stream_mb, settings.max_uncompressed_mb, name)
+
         return convert_pdf(data, name, max_pages=settings.max_pages, tables=settings.pdf_tables), None
     if fmt == "docx":
         from servers.parse.formats.docx import convert_docx

@@ -7,10 +7,11 @@ error and the server goes on serving."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
-from servers.core.errors import NotFound
 from servers.core.isolation import WorkerPool, WorkerSpec
+from servers.core.roots import read_under_roots
 from servers.core.settings import ParseSettings
 from servers.parse import guards
 from servers.parse.documents import parse_bytes
@@ -50,10 +51,8 @@ def parse_bytes_isolated(
     return parse_pool(settings).run(parse_bytes, data, filename, settings, source=source, label=f"parsing {name}")
 
 
-def parse_path_isolated(path: Path, settings: ParseSettings) -> ParsedDocument:
-    """Read a file (already checked against the roots) and parse it in a worker."""
-    path = Path(path)
-    if not path.is_file():
-        raise NotFound(f"no file at {path}" + (" (it is a folder: use parse_files)" if path.is_dir() else ""))
-    guards.check_size(path.stat().st_size, settings.max_file_mb, path.name)
-    return parse_bytes_isolated(path.read_bytes(), path.name, settings, source=str(path))
+def parse_file_isolated(path: str | Path, roots: Sequence[Path], settings: ParseSettings) -> ParsedDocument:
+    """Check a path or ``file://`` URI against the roots, read it safely (the bytes checked are the
+    bytes parsed; see :func:`~servers.core.roots.read_under_roots`) and parse it in a worker."""
+    file = read_under_roots(path, roots, max_bytes=int(settings.max_file_mb * guards.MB))
+    return parse_bytes_isolated(file.data, file.path.name, settings, source=str(file.path))

@@ -18,7 +18,7 @@ from servers.core.roots import resolve_under_roots
 from servers.core.settings import Settings
 from servers.parse import guards
 from servers.parse.chunking import Chunk, chunk_document, chunk_text
-from servers.parse.isolated import parse_bytes_isolated, parse_path_isolated
+from servers.parse.isolated import parse_bytes_isolated, parse_file_isolated
 from servers.parse.schema import ParsedDocument
 
 INSTRUCTIONS = (
@@ -95,7 +95,7 @@ def build_server(settings: Settings) -> MCPServer:
         if (path is None) == (content_base64 is None):
             raise InvalidInput("give exactly one of `path` (a file path or file:// URI) or `content_base64` (+ `filename`)")
         if path is not None:
-            return parse_path_isolated(resolve_under_roots(path, roots), opts)
+            return parse_file_isolated(path, roots, opts)
         if not filename:
             raise InvalidInput("`filename` is required with `content_base64` (its extension picks the format)")
         if len(content_base64) > opts.max_file_mb * guards.MB * 4 / 3 + 8:
@@ -173,8 +173,7 @@ def build_server(settings: Settings) -> MCPServer:
         for done, target in enumerate(targets):
             await ctx.report_progress(done, len(targets), f"parsing {Path(target).name}")
             try:
-                resolved = resolve_under_roots(target, roots)
-                doc = await anyio.to_thread.run_sync(parse_path_isolated, resolved, opts)
+                doc = await anyio.to_thread.run_sync(parse_file_isolated, target, roots, opts)
             except QuiverError as exc:
                 results.append(FileSummary(path=target, ok=False, error=str(exc)))
                 continue
@@ -184,7 +183,7 @@ def build_server(settings: Settings) -> MCPServer:
             markdown = _cut(doc.markdown, max_chars)[0] if include_markdown else None
             results.append(
                 FileSummary(
-                    path=str(resolved), ok=True, doc_id=doc.doc_id, title=doc.title, format=doc.format,
+                    path=doc.source, ok=True, doc_id=doc.doc_id, title=doc.title, format=doc.format,
                     pages=doc.pages, sections=len(doc.sections), tables=len(doc.tables),
                     markdown_chars=len(doc.markdown), warnings=doc.warnings, markdown=markdown,
                 )
@@ -229,7 +228,7 @@ def build_server(settings: Settings) -> MCPServer:
                     raise InvalidInput("`text` is empty")
                 chunks = chunk_text(text, **options)
                 return (chunks[0].doc_id if chunks else ""), chunks
-            doc = parse_path_isolated(resolve_under_roots(path, roots), opts)
+            doc = parse_file_isolated(path, roots, opts)
             return doc.doc_id, chunk_document(doc, **options)
 
         doc_id, chunks = await anyio.to_thread.run_sync(work)

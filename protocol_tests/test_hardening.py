@@ -24,8 +24,18 @@ LIMITS = {
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HttpServer, Path]]:
+    """`serve all` over HTTP reading ``workdir``, with a SQLite and a DuckDB file database there."""
+    import duckdb
+
+    from servers.text2sql.demo_db import ensure_demo_database
+
     workdir = tmp_path_factory.mktemp("hardening")
-    with http_server("all", workdir, env=LIMITS) as server:
+    shop = ensure_demo_database(workdir / "dbs")
+    duck = workdir / "dbs" / "sales.duckdb"
+    with duckdb.connect(str(duck)) as conn:
+        conn.execute("CREATE TABLE sales AS SELECT i AS id, i * 1.5 AS amount FROM range(1, 1001) t(i)")
+    extra = ("--database", f"shopfile={shop}", "--database", f"sales=duckdb:///{duck}")
+    with http_server("all", workdir, env=LIMITS, extra=extra) as server:
         yield server, workdir
 
 
@@ -124,3 +134,59 @@ def test_pdf_bomb_is_refused_and_server_memory_stays_bounded(served: tuple[HttpS
         assert result.is_error and "decompression bomb" in _text(result) and "parse.max_stream_mb" in _text(result)
     assert files.structured_content["failed"] == 1 and "decompression bomb" in files.structured_content["files"][0]["error"]
     assert peak[0] - before < 150 * 1024 * 1024, f"server RSS grew by {(peak[0] - before) / 2**20:.0f} MB"
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_sql_limits_cannot_be_bypassed(served: tuple[HttpServer, Path]) -> None:
+    """Defect 4: one long SQLite function call ran 18 s past a 10 s limit (or for minutes in a worker
+    thread); DuckDB's repeat() peaked at 4 GB. Each now ends within the limit plus a margin, the server
+    keeps answering meanwhile, and the database files are unchanged."""
+    server, workdir = served
+    before = _digests(workdir / "dbs")
+    limit = float(LIMITS["QUIVER_TEXT2SQL__TIMEOUT_S"])
+    attacks = [
+        ("shopfile", "SELECT printf('%.*c',1000000,'a') LIKE '%'||printf('%.*c',10000,'a')||'b'", "LIKE or GLOB pattern"),
+        ("shopfile", "SELECT instr(printf('%.*c',900000,'a'), printf('%.*c',400000,'a')||'b')", "time limit"),
+        ("sales", "SELECT length(repeat('x', 2000000000))", "memory"),
+    ]
+    latencies: list[float] = []
+
+    async def run() -> list[tuple[Any, float]]:
+        async with server.client(server.url("text2sql")) as client:
+            for database in ("shopfile", "sales"):  # the databases' workers are warm
+                warm = await client.call_tool("sql_execute", {"database": database, "sql": "SELECT 1 AS one"})
+                assert not warm.is_error, _text(warm)
+
+            async def attack_all() -> list[tuple[Any, float]]:
+                out = []
+                for database, sql, _ in attacks:
+                    start = time.perf_counter()
+                    result = await client.call_tool("sql_execute", {"database": database, "sql": sql})
+                    out.append((result, time.perf_counter() - start))
+                return out
+
+            work = asyncio.create_task(attack_all())
+            async with server.client(server.url("parse")) as other:
+                while not work.done():
+                    start = time.perf_counter()
+                    ok = await other.call_tool("chunk", {"text": "a b c", "unit": "chars", "size": 16, "overlap": 0})
+                    assert not ok.is_error
+                    latencies.append(time.perf_counter() - start)
+                    await asyncio.sleep(0.2)
+            results = await work
+            after = await client.call_tool("sql_execute", {"database": "shopfile", "sql": "SELECT COUNT(*) AS n FROM orders"})
+            assert not after.is_error and after.structured_content["rows"] == [[220]]
+            return results
+
+    results = asyncio.run(run())
+    for (_database, sql, needle), (result, elapsed) in zip(attacks, results, strict=True):
+        text = _text(result)
+        assert result.is_error and needle in text, (sql, text)
+        assert elapsed < limit + 3.0, (sql, elapsed)
+    assert latencies and max(latencies) < 5.0
+    assert _digests(workdir / "dbs") == before

@@ -104,6 +104,7 @@ class Worker:
         parent, child = socket.socketpair()
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+        env.setdefault("MALLOC_ARENA_MAX", "2")  # fewer malloc arenas: address space close to what is used
         cmd = [sys.executable, "-m", "servers.core.worker_process", str(os.getpid()), str(child.fileno()),
                str(self.spec.max_memory_mb), str(self.spec.address_space_slack_mb), *self.spec.preload]
         try:

@@ -103,7 +103,10 @@ class RerankSettings(Section):
 class Text2SqlSettings(Section):
     databases: dict[str, str] = Field(default_factory=dict, description="name -> SQLite path or SQLAlchemy URL")
     max_rows: int = Field(default=200, ge=1)
-    timeout_s: float = Field(default=10.0, gt=0)
+    timeout_s: float = Field(default=10.0, gt=0, description="per-query time limit; a file database's worker is killed past it")
+    max_memory_mb: float = Field(default=1024.0, ge=64, description="memory cap of a SQLite/DuckDB worker process")
+    max_value_bytes: int = Field(default=1_000_000, ge=1000, description="largest string/blob a SQLite query may build")
+    max_like_pattern: int = Field(default=500, ge=10, description="longest LIKE/GLOB pattern SQLite accepts")
     candidates: int = Field(default=1, ge=1, le=16)
     repair_rounds: int = Field(default=2, ge=0, le=8)
     max_new_tokens: int = Field(default=160, ge=16, le=2048, description="token cap per generated SQL candidate")

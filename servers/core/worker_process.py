@@ -5,7 +5,8 @@ asks the kernel to kill it when its parent dies (even in the middle of a runaway
 at what it uses after those imports plus ``CAP_MB`` (+ ``SLACK_MB``; 0 = no cap), reports
 ready, then answers ``(function, args, kwargs)`` messages on the socket ``FD`` with
 ``("ok", result)``, ``("error", exception)`` or ``("memory", message)``. After a MemoryError
-it exits (a fresh process replaces it). It imports nothing else: no torch, no MCP server.
+it exits (a fresh process replaces it). It imports nothing else: no torch, and not the MCP SDK
+(see :func:`_without_mcp`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import resource
 import signal
 import sys
 import traceback
+import types
 from multiprocessing.connection import Connection
 
 PR_SET_PDEATHSIG = 1
@@ -49,6 +51,25 @@ def _cap_address_space(cap_mb: float, slack_mb: float) -> None:
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _without_mcp() -> None:
+    """Give ``servers.core.errors`` a plain base class here instead of the MCP SDK's ``ToolError``.
+
+    A worker never talks MCP; importing the SDK would cost each worker about a second and tens of
+    MB. Exceptions travel back by class name (``servers.core.errors.InvalidInput``), so the server
+    re-raises its own classes, which do derive from ``ToolError``."""
+    name = "mcp.server.mcpserver.exceptions"
+    if name in sys.modules or "mcp" in sys.modules:
+        return
+    stub = types.ModuleType(name)
+
+    class ToolError(Exception):
+        """Stand-in for the SDK's ToolError inside worker processes."""
+
+    ToolError.__module__ = name
+    stub.ToolError = ToolError  # type: ignore[attr-defined]
+    sys.modules[name] = stub
 
 
 def _portable(exc: BaseException) -> BaseException:
@@ -91,6 +112,7 @@ def main(argv: list[str]) -> int:
     parent, fd, cap_mb, slack_mb, *modules = argv
     _die_with_parent(int(parent))
     conn = Connection(int(fd))
+    _without_mcp()
     try:
         for module in modules:
             importlib.import_module(module)

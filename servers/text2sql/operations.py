@@ -272,17 +272,7 @@ def explain(db: Database, sql: str, *, timeout_s: float) -> ExplainResult:
     require_valid(sql, db.schema())
     statement = db.explain_sql(sql.strip().rstrip(";"))
     result = db.execute(statement, max_rows=2000, timeout_s=timeout_s)
-    if db.kind == "sqlite" and result.columns[:2] == ["id", "parent"]:
-        depth: dict[int, int] = {0: -1}
-        lines = []
-        for node_id, parent, _unused, detail in result.rows:
-            depth[node_id] = depth.get(parent, -1) + 1
-            lines.append("  " * depth[node_id] + str(detail))
-        plan = "\n".join(lines)
-    elif db.kind == "duckdb" and len(result.columns) == 2:
-        plan = "\n".join(str(r[1]) for r in result.rows)
-    else:
-        plan = "\n".join(" | ".join(str(v) for v in r) for r in result.rows)
+    plan = db.plan_text(result)
     if not plan:
         raise InvalidInput("the database returned no plan for this query")
     return ExplainResult(database=db.name, dialect=db.dialect, plan=plan)

@@ -215,7 +215,7 @@ class WorkerPool:
         self._count = 0
         self._cond = threading.Condition()
         self._closed = False
-        _pools.add(self)
+        _register(self)
 
     def run(self, fn: Callable[..., T], *args: Any, limit_s: float | None = None, label: str | None = None,
             **kwargs: Any) -> T:
@@ -294,6 +294,8 @@ def _noop() -> None:
 
 
 _pools: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
+_reaper_started = False
+_registry_lock = threading.Lock()
 
 
 def _reaper() -> None:
@@ -304,7 +306,14 @@ def _reaper() -> None:
                 pool.reap_idle()
 
 
-threading.Thread(target=_reaper, name="quiver-worker-reaper", daemon=True).start()
+def _register(pool: WorkerPool) -> None:
+    """Track ``pool`` for the idle reaper (started with the first pool) and for :func:`close_all`."""
+    global _reaper_started
+    with _registry_lock:
+        _pools.add(pool)
+        if not _reaper_started:
+            _reaper_started = True
+            threading.Thread(target=_reaper, name="quiver-worker-reaper", daemon=True).start()
 
 
 @atexit.register

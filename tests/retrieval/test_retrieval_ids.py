@@ -3,8 +3,6 @@ exact format Quiver generates, and every string value round-trips through the ex
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from servers.core.errors import InvalidInput
@@ -66,26 +64,3 @@ def test_quote_escapes_for_milvus_and_refuses_broken_unicode() -> None:
     assert quote('a"b\\c\n') == '"a\\"b\\\\c\\n"'
     with pytest.raises(InvalidInput, match="surrogate"):
         quote("bad \ud800")
-
-
-def test_the_issue_attack_over_the_real_server(tmp_path: Path) -> None:
-    """kb_get_chunk with the issue's injection string returned another chunk; now it is refused."""
-    import asyncio
-
-    from protocol_tests.harness import stdio_client
-
-    async def run() -> None:
-        async with stdio_client("retrieval", tmp_path) as client:
-            made = await client.call_tool("kb_ingest", {"kb": "v", "create": True, "texts": [
-                {"text": "SECRET vault contents.", "source": "vault"}, {"text": "Public notes.", "source": "pub"}]})
-            assert not made.is_error
-            for bad in (INJECTION, "abc\nid in ['x"):
-                result = await client.call_tool("kb_get_chunk", {"kb": "v", "chunk_id": bad})
-                text = " ".join(getattr(c, "text", "") for c in result.content)
-                assert result.is_error and "vault contents" not in text and "ids are 32 lowercase hexadecimal" in text
-            deleted = await client.call_tool("kb_delete", {"kb": "v", "doc_ids": [INJECTION]})
-            assert deleted.is_error
-            listed = await client.call_tool("kb_describe", {"name": "v"})
-            assert listed.structured_content["documents"] == 2
-
-    asyncio.run(run())

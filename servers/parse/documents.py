@@ -5,6 +5,7 @@ tables, page spans)."""
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_right
 from pathlib import Path
 
 from servers.core.errors import InvalidInput, NotFound, QuiverError
@@ -21,6 +22,8 @@ def _convert(data: bytes, name: str, fmt: str, settings: ParseSettings) -> tuple
         guards.check_zip(data, settings.max_uncompressed_mb, name)
     if fmt == "pdf":
         from servers.parse.formats.pdf import convert_pdf
+
+        guards.check_pdf_streams(data, settings.max_stream_mb, settings.max_uncompressed_mb, name)
 
         return convert_pdf(data, name, max_pages=settings.max_pages, tables=settings.pdf_tables), None
     if fmt == "docx":
@@ -62,8 +65,11 @@ def structure(markdown: str) -> tuple[list[PageSpan], list[SectionInfo], list[Ta
         for h, end in section_spans(markdown, parsed)
     ]
 
+    starts = [p.start for p in pages]
+
     def page_at(offset: int) -> int | None:
-        return next((p.page for p in pages if p.start <= offset < p.end), None)
+        i = bisect_right(starts, offset) - 1
+        return pages[i].page if i >= 0 and offset < pages[i].end else None
 
     tables = [
         TableInfo(markdown=markdown[b.start : b.end], page=page_at(b.start), start=b.start, end=b.end)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from pathlib import PurePath
 
 from servers.core.errors import InvalidInput, TooLarge
@@ -115,3 +116,76 @@ def check_zip(data: bytes, max_uncompressed_mb: float, name: str) -> None:
             f"{name} would unzip to {total / MB:.0f} MB, over the {max_uncompressed_mb:g} MB cap "
             "(parse.max_uncompressed_mb); it may be a zip bomb. Refusing to open it"
         )
+
+
+PDF_CHUNK = 1 << 16
+PDF_DICT_LOOKBACK = 4096
+
+
+def _zlib_header(two: bytes) -> bool:
+    return len(two) == 2 and two[0] & 0x0F == 8 and (two[0] << 8 | two[1]) % 31 == 0
+
+
+def _inflated_size(data: bytes, start: int, layers: int, cap: int) -> tuple[int, int]:
+    """(bytes the zlib stream at ``start`` inflates to, through ``layers`` nested Flate filters;
+    where it ends). Stops counting past ``cap``; raises zlib.error on data that is not zlib.
+    Memory stays bounded: output is counted in 64 KB pieces and dropped."""
+    decoders = [zlib.decompressobj() for _ in range(layers)]
+    produced = 0
+    pos = start
+
+    def feed(level: int, chunk: bytes) -> int:
+        decoder, out = decoders[level], 0
+        while chunk:
+            piece = decoder.decompress(chunk, PDF_CHUNK)
+            chunk = decoder.unconsumed_tail
+            if level + 1 < len(decoders):
+                if piece and not decoders[level + 1].eof:
+                    out += feed(level + 1, piece)
+            else:
+                out += len(piece)
+            if out > cap or decoder.eof:
+                break
+        return out
+
+    while pos < len(data) and not decoders[0].eof and produced <= cap:
+        produced += feed(0, data[pos : pos + PDF_CHUNK])
+        pos += PDF_CHUNK
+    end = len(data) if not decoders[0].eof else min(pos, len(data)) - len(decoders[0].unused_data)
+    return produced, end
+
+
+def check_pdf_streams(data: bytes, max_stream_mb: float, max_total_mb: float, name: str) -> None:
+    """Refuse a PDF whose Flate streams would inflate past ``max_stream_mb`` each or ``max_total_mb``
+    together, before any PDF library inflates them (a few KB of zeros inflate to gigabytes).
+
+    Scans the file for ``stream`` keywords and measures each zlib stream by inflating it in
+    bounded pieces (nested ``/FlateDecode`` filters too). Image streams are skipped: text
+    extraction never decodes them. Linear in the file size plus the inflated size measured."""
+    stream_cap, total_cap = int(max_stream_mb * MB), int(max_total_mb * MB)
+    total, pos = 0, 0
+    while (i := data.find(b"stream", pos)) != -1:
+        pos = i + 6
+        if data[i - 3 : i] == b"end":
+            continue
+        start = pos + (2 if data[pos : pos + 2] == b"\r\n" else 1 if data[pos : pos + 1] in (b"\n", b"\r") else 0)
+        if start == pos or not _zlib_header(data[start : start + 2]):
+            continue
+        head = data[max(0, i - PDF_DICT_LOOKBACK) : i]
+        head = head[head.rfind(b"obj") + 1 :] if b"obj" in head else head
+        if b"/Image" in head:
+            continue
+        layers = min(max(1, head.count(b"FlateDecode")), 4)
+        try:
+            size, end = _inflated_size(data, start, layers, min(stream_cap, total_cap - total))
+        except zlib.error:
+            continue  # not zlib after all, or corrupt: the PDF library reports it
+        total += size
+        if size > stream_cap or total > total_cap:
+            what = (f"one of its streams inflates past {max_stream_mb:g} MB (parse.max_stream_mb)" if size > stream_cap
+                    else f"its streams inflate past {max_total_mb:g} MB in all (parse.max_uncompressed_mb)")
+            raise TooLarge(
+                f"{name} is a {len(data) / MB:.1f} MB PDF, but {what}; it may be a decompression bomb. "
+                "Refusing to parse it (raise the limit in the config if the file is genuine)"
+            )
+        pos = max(pos, end)

@@ -18,14 +18,15 @@ from servers.core.roots import resolve_under_roots
 from servers.core.settings import Settings
 from servers.parse import guards
 from servers.parse.chunking import Chunk, chunk_document, chunk_text
-from servers.parse.documents import parse_bytes, parse_path
+from servers.parse.isolated import parse_bytes_isolated, parse_file_isolated
 from servers.parse.schema import ParsedDocument
 
 INSTRUCTIONS = (
     "Turns files (PDF, DOCX, PPTX, XLSX/XLSM, CSV, HTML, Markdown, JSON, text) into Markdown plus "
     "structure, and splits text into retrieval-sized chunks. Use `parse_document` for one file, "
     "`parse_files` for a folder or a list of files, and `chunk` to split text or a file into chunks. "
-    "Files must lie under the server's allowed roots."
+    "Files must lie under the server's allowed roots; each file is parsed under a time limit and a memory cap, "
+    "and a file past them gets an error that says so."
 )
 
 
@@ -94,7 +95,7 @@ def build_server(settings: Settings) -> MCPServer:
         if (path is None) == (content_base64 is None):
             raise InvalidInput("give exactly one of `path` (a file path or file:// URI) or `content_base64` (+ `filename`)")
         if path is not None:
-            return parse_path(resolve_under_roots(path, roots), opts)
+            return parse_file_isolated(path, roots, opts)
         if not filename:
             raise InvalidInput("`filename` is required with `content_base64` (its extension picks the format)")
         if len(content_base64) > opts.max_file_mb * guards.MB * 4 / 3 + 8:
@@ -103,7 +104,7 @@ def build_server(settings: Settings) -> MCPServer:
             data = base64.b64decode(content_base64, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise InvalidInput(f"content_base64 is not valid base64 ({exc}); encode the raw file bytes") from exc
-        return parse_bytes(data, filename, opts, source=filename)
+        return parse_bytes_isolated(data, filename, opts, source=filename)
 
     @app.tool(
         name="parse_document",
@@ -172,8 +173,7 @@ def build_server(settings: Settings) -> MCPServer:
         for done, target in enumerate(targets):
             await ctx.report_progress(done, len(targets), f"parsing {Path(target).name}")
             try:
-                resolved = resolve_under_roots(target, roots)
-                doc = await anyio.to_thread.run_sync(parse_path, resolved, opts)
+                doc = await anyio.to_thread.run_sync(parse_file_isolated, target, roots, opts)
             except QuiverError as exc:
                 results.append(FileSummary(path=target, ok=False, error=str(exc)))
                 continue
@@ -183,7 +183,7 @@ def build_server(settings: Settings) -> MCPServer:
             markdown = _cut(doc.markdown, max_chars)[0] if include_markdown else None
             results.append(
                 FileSummary(
-                    path=str(resolved), ok=True, doc_id=doc.doc_id, title=doc.title, format=doc.format,
+                    path=doc.source, ok=True, doc_id=doc.doc_id, title=doc.title, format=doc.format,
                     pages=doc.pages, sections=len(doc.sections), tables=len(doc.tables),
                     markdown_chars=len(doc.markdown), warnings=doc.warnings, markdown=markdown,
                 )
@@ -228,7 +228,7 @@ def build_server(settings: Settings) -> MCPServer:
                     raise InvalidInput("`text` is empty")
                 chunks = chunk_text(text, **options)
                 return (chunks[0].doc_id if chunks else ""), chunks
-            doc = parse_path(resolve_under_roots(path, roots), opts)
+            doc = parse_file_isolated(path, roots, opts)
             return doc.doc_id, chunk_document(doc, **options)
 
         doc_id, chunks = await anyio.to_thread.run_sync(work)

@@ -1,0 +1,142 @@
+"""OCR for the parse library: one image → Markdown paragraphs in reading order (page
+orientation fixed), and a per-document report of what was OCR'd, with each block's
+confidence and warnings for the weak ones.
+
+The engine comes from ``servers.core.ocr`` (loaded once per process); this module is
+imported only when something is OCR'd."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from servers.core.ocr import OcrLine, get_ocr_engine
+from servers.parse.ocr_layout import TextBlock, layout, markdown
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from servers.core.settings import ParseSettings
+
+MAX_LOW_WARNINGS = 10
+MAX_BLOCKS_REPORTED = 2000
+
+
+@dataclass
+class OcrPage:
+    """One OCR'd image: its Markdown, block spans in that Markdown and the rotation applied."""
+
+    markdown: str
+    spans: list[tuple[int, int, TextBlock]]
+    rotation: int = 0  # degrees counter-clockwise applied before reading
+    seconds: float = 0.0
+
+    @property
+    def confidence(self) -> float | None:
+        chars = sum(len(b.text) for _, _, b in self.spans)
+        if not chars:
+            return None
+        return sum(b.confidence * len(b.text) for _, _, b in self.spans) / chars
+
+
+def _score(lines: list[OcrLine]) -> float:
+    return sum(line.confidence * len(line.text) for line in lines)
+
+
+def _sideways(lines: list[OcrLine]) -> bool:
+    """Most text sits in boxes much taller than wide: the page is probably turned 90°."""
+    tall = chars = 0
+    for line in lines:
+        xs = [p[0] for p in line.points]
+        ys = [p[1] for p in line.points]
+        n = len(line.text)
+        chars += n
+        if n >= 3 and (max(ys) - min(ys)) > 1.5 * (max(xs) - min(xs)):
+            tall += n
+    return chars > 0 and tall > 0.5 * chars
+
+
+def read_image(image: Image.Image, settings: ParseSettings) -> OcrPage:
+    """OCR one image with the configured engine; a page turned by 90° is read upright."""
+    started = time.perf_counter()
+    engine = get_ocr_engine(settings.ocr_engine, settings.tesseract_languages)
+    lines = engine.read(image)
+    rotation = 0
+    if _sideways(lines):
+        # read both quarter turns without per-line flipping: only the upright one reads well
+        scores = {angle: _score(engine.read(image.rotate(angle, expand=True), upright=True)) for angle in (90, 270)}
+        angle = max(scores, key=lambda a: scores[a])
+        if scores[angle] > _score(lines) * 0.5:
+            turned = engine.read(image.rotate(angle, expand=True))
+            if _score(turned) > _score(lines) * 1.05:
+                lines, rotation = turned, angle
+    text, spans = markdown(layout(lines))
+    return OcrPage(text, spans, rotation, time.perf_counter() - started)
+
+
+@dataclass
+class OcrReport:
+    """What OCR did for one document; becomes ``metadata.extra['ocr']`` and warnings."""
+
+    engine: str
+    min_confidence: float
+    pages: list[int] = field(default_factory=list)
+    images: list[dict[str, Any]] = field(default_factory=list)
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    low: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @classmethod
+    def for_settings(cls, settings: ParseSettings) -> OcrReport:
+        return cls(engine=settings.ocr_engine, min_confidence=settings.ocr_min_confidence)
+
+    def add_page(self, page: int | None, offset: int, result: OcrPage) -> None:
+        """Record an OCR'd page whose Markdown starts at ``offset`` of the document's Markdown."""
+        if page is not None:
+            self.pages.append(page)
+        self.seconds += result.seconds
+        where = f"page {page}" if page is not None else "the image"
+        for start, end, block in result.spans:
+            if len(self.blocks) < MAX_BLOCKS_REPORTED:
+                self.blocks.append(
+                    {"page": page, "start": offset + start, "end": offset + end, "confidence": round(block.confidence, 3)}
+                )
+            self._check(block, where)
+        if result.rotation:
+            self.low.append(f"{where} was turned {result.rotation}° and read upright")
+
+    def add_picture(self, name: str, result: OcrPage) -> None:
+        """Record a picture inside a document whose text was inserted where it stands."""
+        self.seconds += result.seconds
+        confidence = result.confidence
+        self.images.append({"image": name, "chars": len(result.markdown),
+                            "confidence": round(confidence, 3) if confidence is not None else None})
+        for _, _, block in result.spans:
+            self._check(block, f"picture {name}")
+
+    def _check(self, block: TextBlock, where: str) -> None:
+        if block.confidence < self.min_confidence:
+            snippet = block.text[:60] + ("…" if len(block.text) > 60 else "")
+            self.low.append(f"low OCR confidence ({block.confidence:.2f}) on {where}: “{snippet}”")
+
+    @property
+    def used(self) -> bool:
+        return bool(self.pages or self.images or self.blocks or self.skipped)
+
+    def warnings(self) -> list[str]:
+        out = self.low[:MAX_LOW_WARNINGS]
+        if len(self.low) > MAX_LOW_WARNINGS:
+            out.append(f"... and {len(self.low) - MAX_LOW_WARNINGS} more OCR notes")
+        return out + self.skipped
+
+    def extra(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"engine": self.engine, "seconds": round(self.seconds, 2)}
+        if self.pages:
+            out["pages"] = self.pages
+        if self.images:
+            out["images"] = self.images
+        if self.blocks:
+            out["blocks"] = self.blocks
+        return out

@@ -31,6 +31,15 @@ class OcrPage:
     spans: list[tuple[int, int, TextBlock]]
     rotation: int = 0  # degrees counter-clockwise applied before reading
     seconds: float = 0.0
+    lines: list[OcrLine] = field(default_factory=list)  # as read, in the upright image's pixels
+    width: int = 0  # of the upright image
+    height: int = 0
+
+    def without(self, drop: set[int]) -> OcrPage:
+        """The page laid out again without the lines at these indices (headers, footers)."""
+        kept = [line for i, line in enumerate(self.lines) if i not in drop]
+        text, spans = markdown(layout(kept))
+        return OcrPage(text, spans, self.rotation, self.seconds, kept, self.width, self.height)
 
     @property
     def confidence(self) -> float | None:
@@ -63,6 +72,7 @@ def read_image(image: Image.Image, settings: ParseSettings) -> OcrPage:
     engine = get_ocr_engine(settings.ocr_engine, settings.tesseract_languages)
     lines = engine.read(image)
     rotation = 0
+    width, height = image.size
     if _sideways(lines):
         # read both quarter turns without per-line flipping: only the upright one reads well
         scores = {angle: _score(engine.read(image.rotate(angle, expand=True), upright=True)) for angle in (90, 270)}
@@ -71,8 +81,9 @@ def read_image(image: Image.Image, settings: ParseSettings) -> OcrPage:
             turned = engine.read(image.rotate(angle, expand=True))
             if _score(turned) > _score(lines) * 1.05:
                 lines, rotation = turned, angle
+                width, height = height, width
     text, spans = markdown(layout(lines))
-    return OcrPage(text, spans, rotation, time.perf_counter() - started)
+    return OcrPage(text, spans, rotation, time.perf_counter() - started, lines, width, height)
 
 
 @dataclass

@@ -77,7 +77,7 @@ def test_parse_files_reports_progress_and_per_file_errors(
 ) -> None:
     (tmp_path / "broken.docx").write_bytes(b"PK\x03\x04 not really")
     (tmp_path / "notes.md").write_text("# Notes\n\ntext\n")
-    (tmp_path / "image.png").write_bytes(b"\x89PNG")
+    (tmp_path / "program.exe").write_bytes(b"MZ\x90\x00")
     progress: list[tuple[float, float | None, str | None]] = []
 
     async def on_progress(done: float, total: float | None, message: str | None) -> None:
@@ -99,7 +99,7 @@ def test_parse_files_reports_progress_and_per_file_errors(
     assert not by_name["broken.docx"]["ok"] and "DOCX" in by_name["broken.docx"]["error"]
     assert by_name["report.pdf"]["ok"] and by_name["report.pdf"]["pages"] == 2
     assert result["parsed"] == 3 and result["failed"] == 1
-    assert any("image.png" in s for s in result["skipped"])
+    assert any("program.exe" in s for s in result["skipped"])
     assert len(progress) >= 5 and progress[-1][0] == progress[-1][1] == 4
     assert [p[0] for p in progress] == sorted(p[0] for p in progress)
     files = listed.structured_content["files"]

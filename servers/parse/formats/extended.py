@@ -39,7 +39,7 @@ def convert_extended(data: bytes, name: str, fmt: str, settings: ParseSettings) 
 
         return convert_xls(data, name, settings), None
     if fmt == "eml":
-        from servers.parse.formats.email import convert_eml
+        from servers.parse.formats.mail import convert_eml
 
         return convert_eml(data, name, settings), None
     if fmt == "msg":

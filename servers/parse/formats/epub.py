@@ -66,7 +66,7 @@ def _check_drm(archive: zipfile.ZipFile, name: str) -> None:
 def _toc(archive: zipfile.ZipFile, base: str, manifest: dict[str, tuple[str, str, str]], spine_toc: str | None) -> dict[str, str]:
     """Chapter path → title from the EPUB 3 nav document or the EPUB 2 NCX."""
     titles: dict[str, str] = {}
-    for href, media, props in manifest.values():
+    for href, _media, props in manifest.values():
         if "nav" in props.split():
             path = posixpath.normpath(posixpath.join(base, href))
             try:

@@ -4,6 +4,7 @@ detection, and the zip-bomb guard for Office files."""
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from pathlib import PurePath
 
@@ -62,6 +63,7 @@ ODF_MIMETYPES = {
     "application/vnd.oasis.opendocument.presentation": "odp",
     "application/epub+zip": "epub",
 }
+FEED_ROOT = re.compile(rb"<(?:rss|feed\s[^>]*http://www\.w3\.org/2005/Atom|rdf:RDF\s[^>]*purl\.org/rss/1\.0)[\s>]")
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 LEGACY_OFFICE = {".doc", ".ppt"}
 IMAGES = {".png", ".jpg", ".jpeg", ".gif", ".tif", ".tiff", ".bmp", ".webp"}
@@ -150,6 +152,8 @@ def detect_format(data: bytes, filename: str) -> str:
         raise InvalidInput(
             f"{filename} is a legacy binary Office file ({suffix}); save it as {suffix}x and parse that"
         )
+    if by_ext == "xml" and FEED_ROOT.search(head):
+        return "feed"
     if by_ext:
         return by_ext
     if suffix in ("", ".dat") and _looks_textual(head):

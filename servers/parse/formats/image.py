@@ -44,8 +44,10 @@ def open_image(data: bytes, name: str, max_pixels: int) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
+        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
         raise TooLarge(
-            f"{name} has too many pixels to decode safely ({exc}); it may be a decompression bomb. Downscale it"
+            f"{name} has over {limit / 1e6:.0f} megapixels, past the {max_pixels / 1e6:g}-megapixel cap "
+            "(parse.max_image_pixels); it may be a decompression bomb. Downscale the image"
         ) from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise InvalidInput(

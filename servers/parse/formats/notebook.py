@@ -41,6 +41,8 @@ def _outputs(outputs: list[dict[str, Any]]) -> tuple[str, bool]:
         elif kind in ("execute_result", "display_data", "pyout"):
             data = out.get("data") or out
             text = _source(data.get("text/plain") or data.get("text"))
+            if any(k.startswith("image/") for k in data) and text.startswith("<"):
+                continue  # the repr of a figure ("<Figure size 640x480>") says nothing
             if text:
                 texts.append(text)
         elif kind in ("error", "pyerr"):

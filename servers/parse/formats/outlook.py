@@ -83,7 +83,7 @@ def convert_msg(data: bytes, name: str, settings: ParseSettings) -> Converted:
     if not data:
         raise InvalidInput(f"{name} is empty (0 bytes); nothing to parse")
     if not data.startswith(OLE_MAGIC):
-        hint = " (it looks like a MIME message: rename it to .eml)" if b"\nSubject:" in data[:8192] or data.startswith(b"From") else ""
+        hint = " (it looks like a MIME message: rename it to .eml)" if b"Subject:" in data[:8192] or data.startswith(b"From") else ""
         raise InvalidInput(
             f"{name} is not an Outlook message: .msg files are OLE compound files and this one is not{hint}; "
             "save the message from Outlook again, or export it as .eml"

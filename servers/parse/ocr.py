@@ -75,13 +75,11 @@ def read_image(image: Image.Image, settings: ParseSettings) -> OcrPage:
     width, height = image.size
     if _sideways(lines):
         # read both quarter turns without per-line flipping: only the upright one reads well
-        scores = {angle: _score(engine.read(image.rotate(angle, expand=True), upright=True)) for angle in (90, 270)}
-        angle = max(scores, key=lambda a: scores[a])
-        if scores[angle] > _score(lines) * 0.5:
-            turned = engine.read(image.rotate(angle, expand=True))
-            if _score(turned) > _score(lines) * 1.05:
-                lines, rotation = turned, angle
-                width, height = height, width
+        reads = {angle: engine.read(image.rotate(angle, expand=True), upright=True) for angle in (90, 270)}
+        best, other = sorted(reads, key=lambda a: _score(reads[a]), reverse=True)
+        if _score(reads[best]) >= 1.3 * _score(reads[other]) and _score(reads[best]) >= 0.8 * _score(lines):
+            lines, rotation = reads[best], best
+            width, height = height, width
     text, spans = markdown(layout(lines))
     return OcrPage(text, spans, rotation, time.perf_counter() - started, lines, width, height)
 

@@ -106,3 +106,22 @@ def test_errors_are_quiver_errors_with_guidance() -> None:
     with pytest.raises(QuiverError) as info:
         parse_bytes(b"%PDF-1.4\ngarbage", "x.pdf")
     assert "corrupted" in str(info.value)
+
+
+def test_bad_images_are_refused_before_decoding() -> None:
+    from tests.parse import samples as S
+
+    with pytest.raises(InvalidInput, match="scan.png is empty"):
+        parse_bytes(b"", "scan.png")
+    image = S.render_text([["Truncated duck"]], S.latin_font(20))
+    png = S.png_bytes(image)
+    with pytest.raises(InvalidInput, match="cut.png could not be (decoded|read)"):
+        parse_bytes(png[: len(png) // 2], "cut.png")
+    with pytest.raises(InvalidInput, match="noise.jpg could not be read as an image"):
+        parse_bytes(b"\xff\xd8\xff" + b"garbage" * 20, "noise.jpg")
+    bomb = S.png_bomb(30_000)  # ~110 kB on disk, 900 megapixels decoded
+    with pytest.raises(TooLarge, match=r"bomb.png.*parse.max_image_pixels"):
+        parse_bytes(bomb, "bomb.png")
+    small_cap = ParseSettings(max_image_pixels=10_000)
+    with pytest.raises(TooLarge, match=r"\d+×\d+ pixels.*parse.max_image_pixels"):
+        parse_bytes(png, "big.png", small_cap)

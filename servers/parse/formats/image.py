@@ -98,9 +98,9 @@ def image_metadata(image: Image.Image) -> dict[str, str]:
                 value = value.split(b"\x00", 1)[-1].decode("utf-8", "replace") if value.startswith(b"ASCII") else ""
             if value:
                 found[key] = str(value)
-    except Exception:  # noqa: BLE001 - broken EXIF is not a reason to refuse the image
-        pass
-    text = getattr(image, "text", None) or {}
+        text = getattr(image, "text", None) or {}  # PNG text chunks (reading them decodes the image)
+    except Exception:  # noqa: BLE001 - broken metadata is not a reason to refuse the image; decoding decides
+        text = {}
     for key, value in text.items():
         mapped = PNG_TEXT.get(key.lower())
         if mapped and value and mapped not in found:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from servers.core.ocr import OcrLine, get_ocr_engine
 from servers.parse.ocr_layout import TextBlock, layout, markdown
@@ -149,3 +149,20 @@ class OcrReport:
         if self.blocks:
             out["blocks"] = self.blocks
         return out
+
+
+OcrMode = Literal["auto", "always", "never"]
+PictureMode = Literal["never", "auto", "always"]
+
+
+def with_ocr_options(
+    settings: ParseSettings, ocr: OcrMode | None = None, ocr_images: PictureMode | bool | None = None
+) -> ParseSettings:
+    """``settings`` with a call's ``ocr`` / ``ocr_images`` choices (None keeps the configured
+    default; ``ocr_images`` true/false mean always/never)."""
+    update: dict[str, str] = {}
+    if ocr is not None:
+        update["ocr"] = ocr
+    if ocr_images is not None:
+        update["ocr_images"] = ("always" if ocr_images else "never") if isinstance(ocr_images, bool) else ocr_images
+    return settings.model_copy(update=update) if update else settings

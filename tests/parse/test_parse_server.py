@@ -133,5 +133,10 @@ def test_protocol_examples_all_succeed(tmp_path: Path) -> None:
         async with Client(build_server(settings)) as client:
             return [await client.call_tool(name, args) for name, args in calls]
 
-    for (name, _), result in zip(calls, run(go()), strict=True):
+    results = run(go())
+    for (name, _), result in zip(calls, results, strict=True):
         assert not result.is_error, (name, result.content)
+    by_args = {str(args.get("path", "")).rsplit("/", 1)[-1]: r.structured_content for (_, args), r in zip(calls, results, strict=True)}
+    assert "Quiver reads pictures" in by_args["sign.png"]["markdown"]  # ocr="always" on an image
+    assert "> [Image text: image1.png]" in by_args["memo.docx"]["markdown"]  # ocr_images=true
+    assert "reads pictures" in by_args["memo.docx"]["markdown"]

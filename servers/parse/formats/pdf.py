@@ -240,10 +240,11 @@ def _convert(
             f"{name} has no text layer (a scanned or image-only PDF) and OCR is off (ocr='never'): "
             "parse it with ocr='auto'"
         )
-    if empty:
-        shown = ", ".join(map(str, empty[:20])) + (" ..." if len(empty) > 20 else "")
-        why = "no text layer (scanned?) and OCR is off" if off else "no text found, even by OCR"
-        warnings.append(f"pages with {why}: {shown}")
+    read = [p for p in empty if p - 1 in scanned.pages]
+    for pages, why in ((read, "no text found, even by OCR"),
+                       ([p for p in empty if p not in read], "no text layer (scanned?) and OCR is off" if off else "nothing to read (blank)")):
+        if pages:
+            warnings.append(f"pages with {why}: " + ", ".join(map(str, pages[:20])) + (" ..." if len(pages) > 20 else ""))
     body = _body_size(page_lines)
     big = sorted({line.size for lines in page_lines for line in lines if line.size >= body * 1.08}, reverse=True)
     parts = []

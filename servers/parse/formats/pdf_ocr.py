@@ -40,7 +40,7 @@ def _usable_chars(lines: list[Any]) -> int:
 def _image_cover(page: pdfium.PdfPage, area: float) -> float:
     covered = 0.0
     for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=2):
-        left, bottom, right, top = obj.get_pos()
+        left, bottom, right, top = obj.get_bounds()
         covered += max(0.0, right - left) * max(0.0, top - bottom)
     return min(1.0, covered / area) if area else 0.0
 
@@ -116,7 +116,7 @@ def picture_blocks(pdf: pdfium.PdfDocument, index: int, ocr: DocumentOcr) -> lis
                 continue
             text = ocr.picture_image_text(image, f"page {index + 1} picture {number}")
             if text:
-                found.append((obj.get_pos()[3], text))
+                found.append((obj.get_bounds()[3], text))
     finally:
         page.close()
     return found

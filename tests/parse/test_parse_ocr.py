@@ -191,3 +191,24 @@ def test_tesseract_engine(english_image: Image.Image) -> None:
     doc = parse_bytes(S.png_bytes(english_image), "t.png", ParseSettings(ocr_engine="tesseract", tesseract_languages="eng"))
     assert doc.metadata.extra["ocr"]["engine"] == "tesseract"
     assert S.cer(body_text(doc.markdown), ENGLISH) < 0.08, doc.markdown
+
+
+def test_pdf_stamped_scan_and_picture_on_a_text_page(make_pdf, english_image: Image.Image, picture: bytes) -> None:
+    from pypdf import PdfReader, PdfWriter, Transformation
+
+    scan = PdfReader(io.BytesIO(S.scanned_pdf([english_image], dpi=100))).pages[0]
+    prose = [(11, f"Line {i}: the committee discussed the pond, the reeds and the ducks at length.") for i in range(6)]
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf([[(9, "CONFIDENTIAL")], prose]))))
+    stamped, text_page = writer.pages
+    stamped.merge_transformed_page(scan, Transformation().scale(612 / float(scan.mediabox.width)))
+    chart = PdfReader(io.BytesIO(S.scanned_pdf([Image.open(io.BytesIO(picture))], dpi=100))).pages[0]
+    text_page.merge_transformed_page(chart, Transformation().scale(0.5).translate(72, 150))
+    buf = io.BytesIO()
+    writer.write(buf)
+    doc = parse_bytes(buf.getvalue(), "stamped.pdf", ParseSettings(ocr_dpi=100, ocr_images="always"))
+    assert doc.metadata.extra["ocr"]["pages"] == [1]  # a full-page picture under a one-word stamp
+    page1, page2 = doc.markdown.split("<!-- page 2 -->")
+    assert S.cer(body_text(page1), "CONFIDENTIAL " + ENGLISH) < 0.1, page1
+    assert "Line 5: the committee" in page2 and "> [Image text: page 2 picture 1]" in page2
+    assert page2.index("Line 5") < page2.index("Image text")  # the picture sits below the text
+    assert "twenty" in page2.split("Image text")[1]

@@ -17,6 +17,7 @@ from servers.core.errors import InvalidInput, NotFound, QuiverError
 from servers.core.roots import resolve_under_roots
 from servers.core.settings import Settings
 from servers.parse import guards
+from servers.parse.catalog import SupportedFormats, supported_formats
 from servers.parse.chunking import Chunk, chunk_document, chunk_text
 from servers.parse.documents import parse_bytes, parse_path
 from servers.parse.ocr import OcrMode, PictureMode, with_ocr_options
@@ -259,6 +260,16 @@ def build_server(settings: Settings) -> MCPServer:
             chunks=chunks[:max_chunks], truncated=len(chunks) > max_chunks,
         )
 
+    @app.tool(
+        name="supported_formats",
+        description=(
+            "List the file formats this server parses (extensions, what is extracted, what is left out and why), "
+            "the formats it refuses, and how OCR works and what it costs. Call it before parsing an unusual file."
+        ),
+    )
+    async def list_supported_formats() -> SupportedFormats:
+        return supported_formats()
+
     return app
 
 
@@ -281,6 +292,7 @@ def protocol_examples(workdir: Path) -> list[tuple[str, dict]]:
         ("parse_document", {"path": str(memo), "ocr": "auto", "ocr_images": True, "max_chars": 2000}),
         ("parse_document", {"content_base64": base64.b64encode(html.encode()).decode(), "filename": "page.html"}),
         ("parse_files", {"folder": str(docs)}),
+        ("supported_formats", {}),
         ("chunk", {"text": "# Title\n\nFirst paragraph.\n\nSecond paragraph.", "unit": "chars", "size": 64, "overlap": 8}),
     ]
 

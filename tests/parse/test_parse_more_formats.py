@@ -189,3 +189,15 @@ def test_zero_byte_files_of_every_binary_kind() -> None:
     for name in ("empty.png", "empty.msg", "empty.xls", "empty.eml"):
         with pytest.raises(InvalidInput, match="empty"):
             parse_bytes(b"", name)
+
+
+def test_supported_formats_covers_every_detected_format() -> None:
+    from servers.parse import guards
+    from servers.parse.catalog import supported_formats
+
+    info = supported_formats()
+    listed = {f.format for f in info.formats}
+    assert set(guards.EXTENSIONS.values()) <= listed  # every extension the detector knows is described
+    image = next(f for f in info.formats if f.format == "image")
+    assert ".tiff" in image.extensions and "OCR" in image.reads
+    assert any(".doc" in u.extensions for u in info.unsupported) and "RapidOCR" in info.ocr

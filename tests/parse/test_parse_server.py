@@ -22,7 +22,7 @@ def test_tools_listed_with_schemas(settings: Settings) -> None:
             return (await client.list_tools()).tools
 
     tools = {t.name: t for t in run(go())}
-    assert set(tools) == {"parse_document", "parse_files", "chunk"}
+    assert set(tools) == {"parse_document", "parse_files", "chunk", "supported_formats"}
     for tool in tools.values():
         assert tool.description and len(tool.description) > 80
         assert tool.output_schema and tool.input_schema["type"] == "object"
@@ -127,7 +127,7 @@ def test_protocol_examples_all_succeed(tmp_path: Path) -> None:
 
     settings = load_settings(overrides={"data_dir": str(tmp_path / "data"), "roots": [str(tmp_path)]})
     calls = protocol_examples(tmp_path)
-    assert {name for name, _ in calls} == {"parse_document", "parse_files", "chunk"}
+    assert {name for name, _ in calls} == {"parse_document", "parse_files", "chunk", "supported_formats"}
 
     async def go():
         async with Client(build_server(settings)) as client:

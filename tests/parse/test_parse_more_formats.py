@@ -201,3 +201,16 @@ def test_supported_formats_covers_every_detected_format() -> None:
     image = next(f for f in info.formats if f.format == "image")
     assert ".tiff" in image.extensions and "OCR" in image.reads
     assert any(".doc" in u.extensions for u in info.unsupported) and "RapidOCR" in info.ocr
+
+
+def test_pdf_running_headers_and_page_numbers_go_to_metadata(make_pdf) -> None:
+    pages = []
+    for number in range(1, 4):
+        body = [(11, f"Body line {i} of page {number} tells how ducks find food.") for i in range(39)]
+        pages.append([(9, "ACME Pond Quarterly - Confidential")] + body + [(9, f"Page {number} of 3")])
+    doc = parse_bytes(make_pdf(pages), "quarterly.pdf", ParseSettings(ocr="never"))
+    assert doc.metadata.extra["page_headers"] == ["ACME Pond Quarterly - Confidential"]
+    assert "Confidential" not in doc.markdown and "Page 2 of 3" not in doc.markdown
+    assert "Body line 38 of page 3" in doc.markdown and "Body line 0 of page 1" in doc.markdown
+    single = parse_bytes(make_pdf(pages[:1]), "one.pdf", ParseSettings(ocr="never"))
+    assert "ACME Pond Quarterly" in single.markdown  # one page: nothing repeats, nothing is dropped

@@ -3,7 +3,7 @@
 They are dropped from the body (so chunks are not polluted by them) and kept in the
 metadata. A line counts as furniture when it sits in the top or bottom band of its page
 and either looks like a page number or, digits aside, recurs in the same band on at
-least half of the pages (three pages at least)."""
+least half of the pages (three pages at least); numbers are ignored in short lines only."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 BAND = 0.12  # top / bottom fraction of the page height searched for furniture
-EDGE_LINES = 3  # lines nearest each edge that may be furniture
+EDGE_LINES = 3
+MASK_WORDS = 6  # lines this short match across pages whatever their numbers  # lines nearest each edge that may be furniture
 PAGE_NUMBER = re.compile(
     r"^(?:(?:page|p\.|seite|página|第)\s*)?[-–—(\[]?\s*#\s*[-–—)\]]?"
     r"(?:\s*(?:of|/|von|de|页)\s*#)?\s*(?:页)?$|^[ivxlcdm]{1,6}$",
@@ -30,7 +31,9 @@ class Placed:
 
 
 def _key(text: str) -> str:
-    return " ".join(re.sub(r"\d+", "#", text.lower()).split())
+    """Lower-cased text; in short lines (running headers, "Page 3 of 9") digits count as one symbol."""
+    words = text.lower().split()
+    return " ".join(re.sub(r"\d+", "#", w) for w in words) if len(words) <= MASK_WORDS else " ".join(words)
 
 
 def find_furniture(pages: list[list[Placed]]) -> tuple[list[set[int]], list[str], list[str]]:

@@ -63,7 +63,7 @@ ODF_MIMETYPES = {
     "application/vnd.oasis.opendocument.presentation": "odp",
     "application/epub+zip": "epub",
 }
-FEED_ROOT = re.compile(rb"<(?:rss|feed\s[^>]*http://www\.w3\.org/2005/Atom|rdf:RDF\s[^>]*purl\.org/rss/1\.0)[\s>]")
+FEED_ROOT = re.compile(rb"<(?:rss[\s>]|feed\s[^>]*http://www\.w3\.org/2005/Atom|rdf:RDF\s[^>]*purl\.org/rss/1\.0)")
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 LEGACY_OFFICE = {".doc", ".ppt"}
 IMAGES = {".png", ".jpg", ".jpeg", ".gif", ".tif", ".tiff", ".bmp", ".webp"}

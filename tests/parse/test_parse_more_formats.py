@@ -76,6 +76,13 @@ def test_atom_feed_and_plain_xml() -> None:
     assert doc.title == "Duck Blog" and doc.metadata.author == "Jane Duck"
     assert "## Migration notes" in doc.markdown and "Ducks fly **south** in autumn." in doc.markdown
     assert "Feathers keep ducks dry." in doc.markdown
+    rdf = (b'<?xml version="1.0"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+           b'xmlns="http://purl.org/rss/1.0/"><channel rdf:about="http://x.org/"><title>RDF News</title></channel>'
+           b'<item rdf:about="http://x.org/1"><title>First</title><description>Hello &lt;b&gt;world&lt;/b&gt;'
+           b'</description></item></rdf:RDF>')
+    rss1 = parse_bytes(rdf, "rss1.xml")
+    assert rss1.format == "feed" and "## First" in rss1.markdown and "Hello **world**" in rss1.markdown
+    assert "<http://x.org/1>" in rss1.markdown
     xml = b'<?xml version="1.0"?><catalog><title>Birds</title><bird id="1"><name>Mallard</name>' \
           b'<note>Green head</note></bird></catalog>'
     plain = parse_bytes(xml, "birds.xml")

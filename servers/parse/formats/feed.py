@@ -6,7 +6,6 @@ goes through the HTML converter). Parsed without DTDs, entities or network acces
 from __future__ import annotations
 
 import email.utils
-from typing import TYPE_CHECKING
 
 from lxml import etree
 
@@ -14,13 +13,11 @@ from servers.core.errors import InvalidInput
 from servers.parse.formats import Converted
 from servers.parse.formats.embedded import nest
 
-if TYPE_CHECKING:
-    pass
-
 ATOM = "http://www.w3.org/2005/Atom"
 RSS1 = "http://purl.org/rss/1.0/"
 CONTENT = "http://purl.org/rss/1.0/modules/content/"
 DC = "http://purl.org/dc/elements/1.1/"
+RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True, remove_pis=True
 )
@@ -77,6 +74,10 @@ def _item(title: str, date: str, link: str, author: str, body: str) -> str:
     return "\n\n".join(lines)
 
 
+def _own_text(node: etree._Element | None) -> str:
+    return node.text or "" if node is not None else ""
+
+
 def _rss(root: etree._Element, name: str) -> Converted:
     channel = _child(root, "channel")
     if channel is None:
@@ -84,24 +85,27 @@ def _rss(root: etree._Element, name: str) -> Converted:
     holder = channel if _child(channel, "item") is not None else root  # RSS 1.0 keeps items beside the channel
     title = _text(_child(channel, "title"))
     parts = [f"# {title}"] if title else []
-    description = _html(_child(channel, "description").text or "" if _child(channel, "description") is not None else "", name)
+    description = _html(_own_text(_child(channel, "description")), name)
     if description:
         parts.append(description)
     items = [n for n in holder if _local(n) == "item"]
     for item in items:
-        content = _child(item, f"{{{CONTENT}}}encoded")
-        body = content.text if content is not None and content.text else (_child(item, "description").text or "" if _child(item, "description") is not None else "")
+        body = _own_text(_child(item, f"{{{CONTENT}}}encoded")) or _own_text(_child(item, "description"))
         date = _text(_child(item, "pubDate")) or _text(_child(item, f"{{{DC}}}date"))
         author = _text(_child(item, "author")) or _text(_child(item, f"{{{DC}}}creator"))
-        parts.append(_item(_text(_child(item, "title")), _date(date) if date else "", _text(_child(item, "link")) or (item.get(f"{{{'http://www.w3.org/1999/02/22-rdf-syntax-ns#'}}}about") or ""), author, _html(body, name)))
-    updated = _text(_child(channel, "lastBuildDate")) or _text(_child(channel, "pubDate")) or _text(_child(channel, f"{{{DC}}}date"))
+        link = _text(_child(item, "link")) or item.get(f"{{{RDF}}}about", "")
+        parts.append(_item(_text(_child(item, "title")), _date(date) if date else "", link, author, _html(body, name)))
+    updated = next(
+        (t for t in (_text(_child(channel, k)) for k in ("lastBuildDate", "pubDate", f"{{{DC}}}date")) if t), ""
+    )
+    extra = {"feed": "rss", "link": _text(_child(channel, "link")), "language": _text(_child(channel, "language")),
+             "items": len(items)}
     return Converted(
         markdown="\n\n".join(parts) + "\n",
         title=title or None,
         author=_text(_child(channel, "managingEditor")) or _text(_child(channel, f"{{{DC}}}creator")) or None,
         modified=_date(updated) if updated else None,
-        extra={k: v for k, v in (("feed", "rss"), ("link", _text(_child(channel, "link"))),
-                                  ("language", _text(_child(channel, "language"))), ("items", len(items))) if v},
+        extra={k: v for k, v in extra.items() if v},
     )
 
 
@@ -122,7 +126,8 @@ def _atom(root: etree._Element, name: str) -> Converted:
         content = _child(entry, f"{{{ATOM}}}content")
         if content is None or not (content.text or len(content)):
             content = _child(entry, f"{{{ATOM}}}summary")
-        author = _text(_child(_child(entry, f"{{{ATOM}}}author"), f"{{{ATOM}}}name")) if _child(entry, f"{{{ATOM}}}author") is not None else ""
+        by = _child(entry, f"{{{ATOM}}}author")
+        author = _text(_child(by, f"{{{ATOM}}}name")) if by is not None else ""
         date = _text(_child(entry, f"{{{ATOM}}}published")) or _text(_child(entry, f"{{{ATOM}}}updated"))
         body = _atom_content(content)
         if content is not None and content.get("type") in (None, "text"):
@@ -134,7 +139,7 @@ def _atom(root: etree._Element, name: str) -> Converted:
     return Converted(
         markdown="\n\n".join(parts) + "\n",
         title=title or None,
-        author=_text(_child(feed_author, f"{{{ATOM}}}name")) or None if feed_author is not None else None,
+        author=(_text(_child(feed_author, f"{{{ATOM}}}name")) or None) if feed_author is not None else None,
         modified=_text(_child(root, f"{{{ATOM}}}updated")) or None,
         extra={k: v for k, v in (("feed", "atom"), ("link", _atom_link(root)), ("items", len(entries))) if v},
     )

@@ -120,9 +120,7 @@ def _xy_cut(group: list[Box], height: float) -> list[list[Box]]:
             if band:
                 out.extend(_xy_cut(band, height))
         return out
-    if x_gaps:  # a table-like region: read it row by row
-        return [group]
-    return [group]
+    return [group]  # one paragraph, or a table-like region read row by row
 
 
 def _rows(group: list[Box]) -> list[list[Box]]:

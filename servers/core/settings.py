@@ -68,6 +68,22 @@ class ParseSettings(Section):
     timeout_s: float = Field(default=120.0, gt=0, description="wall-clock limit for parsing one file (in a worker process)")
     max_memory_mb: float = Field(default=2048.0, ge=64, description="memory cap of a parse worker process")
     workers: int = Field(default=2, ge=1, le=64, description="parse worker processes (files parsed at once)")
+    ocr: Literal["auto", "always", "never"] = Field(
+        default="auto", description="OCR of images and PDF pages: auto = only pages without a usable text layer"
+    )
+    ocr_images: Literal["never", "auto", "always"] = Field(
+        default="never", description="OCR pictures inside DOCX/PPTX/XLSX/PDF/ODF: auto = only large ones (slow: ~1-3 s each)"
+    )
+    ocr_engine: Literal["rapidocr", "tesseract"] = Field(default="rapidocr", description="tesseract needs the binary installed")
+    tesseract_languages: str = Field(default="eng+chi_sim", description="Tesseract language packs, joined with '+'")
+    ocr_dpi: int = Field(default=200, ge=72, le=400, description="resolution PDF pages are rendered at for OCR")
+    ocr_max_pages: int = Field(default=100, ge=1, description="pages (or images) OCR'd per document; the rest get a warning")
+    ocr_min_confidence: float = Field(default=0.8, ge=0.0, le=1.0, description="OCR'd blocks below this are flagged in warnings")
+    ocr_image_min_side: int = Field(default=300, ge=1, description="ocr_images=auto: pictures smaller than this (px, both sides) are skipped")
+    max_image_pixels: int = Field(default=60_000_000, ge=1, description="decompression-bomb cap on an image's width x height")
+    archive_max_members: int = Field(default=1000, ge=1, description="files read from one ZIP archive")
+    archive_max_depth: int = Field(default=2, ge=0, le=5, description="archives inside archives (and e-mail attachments) opened this deep")
+    notebook_outputs: bool = Field(default=True, description="include Jupyter cells' text outputs")
 
 
 class RetrievalSettings(Section):

@@ -4,6 +4,7 @@ detection, and the zip-bomb guard for Office files."""
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 import zlib
 from pathlib import PurePath
@@ -32,11 +33,47 @@ EXTENSIONS = {
     ".text": "text",
     ".log": "text",
     ".rst": "text",
+    ".png": "image",
+    ".jpg": "image",
+    ".jpeg": "image",
+    ".gif": "image",
+    ".tif": "image",
+    ".tiff": "image",
+    ".bmp": "image",
+    ".webp": "image",
+    ".epub": "epub",
+    ".ipynb": "notebook",
+    ".rss": "feed",
+    ".atom": "feed",
+    ".xml": "xml",
+    ".zip": "zip",
+    ".xls": "xls",
+    ".eml": "eml",
+    ".msg": "msg",
+    ".rtf": "rtf",
+    ".odt": "odt",
+    ".ods": "ods",
+    ".odp": "odp",
 }
 OFFICE = {"docx": "word/", "pptx": "ppt/", "xlsx": "xl/"}
-LEGACY_OFFICE = {".doc", ".ppt", ".xls"}
+# zip containers: each is checked against the unzipped-size cap before any library opens it
+ZIPPED = {"docx", "pptx", "xlsx", "epub", "odt", "ods", "odp", "zip"}
+ODF_MIMETYPES = {
+    "application/vnd.oasis.opendocument.text": "odt",
+    "application/vnd.oasis.opendocument.spreadsheet": "ods",
+    "application/vnd.oasis.opendocument.presentation": "odp",
+    "application/epub+zip": "epub",
+}
+FEED_ROOT = re.compile(rb"<(?:rss[\s>]|feed\s[^>]*http://www\.w3\.org/2005/Atom|rdf:RDF\s[^>]*purl\.org/rss/1\.0)")
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+LEGACY_OFFICE = {".doc", ".ppt"}
 IMAGES = {".png", ".jpg", ".jpeg", ".gif", ".tif", ".tiff", ".bmp", ".webp"}
-SUPPORTED = "PDF, DOCX, PPTX, XLSX/XLSM, CSV/TSV, HTML, Markdown, JSON, plain text"
+IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*")
+SUPPORTED = (
+    "PDF (scanned pages OCR'd), DOCX, PPTX, XLSX/XLSM, XLS, ODT/ODS/ODP, RTF, EPUB, CSV/TSV, HTML, Markdown, "
+    "JSON, Jupyter notebooks, RSS/Atom and other XML, ZIP archives, e-mail (EML, Outlook MSG), "
+    "images (PNG, JPEG, TIFF, BMP, GIF, WebP; OCR), plain text"
+)
 
 
 def check_size(size: int, max_file_mb: float, name: str) -> None:
@@ -52,46 +89,72 @@ def _looks_textual(head: bytes) -> bool:
 
 
 def _zip_kind(data: bytes) -> str | None:
+    """docx/pptx/xlsx/epub/odt/ods/odp by the zip's members, "zip" for any other archive, None if not a zip."""
     try:
-        names = zipfile.ZipFile(io.BytesIO(data)).namelist()
-    except zipfile.BadZipFile:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        names = archive.namelist()
+    except (zipfile.BadZipFile, ValueError, OSError):
         return None
     for fmt, prefix in OFFICE.items():
         if any(n.startswith(prefix) for n in names):
             return fmt
-    return None
+    if "mimetype" in names:
+        try:
+            with archive.open("mimetype") as member:
+                mimetype = member.read(100).decode("ascii", "replace").strip()
+        except (zipfile.BadZipFile, RuntimeError, NotImplementedError, ValueError, OSError):
+            mimetype = ""
+        if mimetype in ODF_MIMETYPES:
+            return ODF_MIMETYPES[mimetype]
+    if "META-INF/container.xml" in names:
+        return "epub"
+    return "zip"
+
+
+def _is_image(head: bytes) -> bool:
+    return head.startswith(IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
 def detect_format(data: bytes, filename: str) -> str:
     """The format to parse ``data`` as: by magic bytes for PDF/Office, else by extension.
 
-    Raises InvalidInput for images, legacy Office files and unknown binary types."""
+    Raises InvalidInput for legacy Word/PowerPoint files and unknown binary types."""
     suffix = PurePath(filename).suffix.lower()
     head = data[:2048]
     if head.lstrip()[:5] == b"%PDF-" or (suffix == ".pdf" and b"%PDF-" in data[:1024]):
         return "pdf"
     by_ext = EXTENSIONS.get(suffix)
-    if head.startswith(b"PK\x03\x04") or by_ext in OFFICE:
+    if head.startswith(b"PK\x03\x04") or (by_ext in ZIPPED and by_ext != "zip"):
         kind = _zip_kind(data) if head.startswith(b"PK") else None
-        if kind:
+        if kind and (kind != "zip" or by_ext in (None, "zip")):
             return kind
-        if by_ext in OFFICE:
+        if by_ext in ZIPPED and by_ext != "zip":
+            what = "an Office Open XML" if by_ext in OFFICE else ("an EPUB" if by_ext == "epub" else "an OpenDocument")
             raise InvalidInput(
-                f"{filename} is not a valid {by_ext.upper()} file (not an Office Open XML zip); "
+                f"{filename} is not a valid {by_ext.upper()} file (not {what} zip); "
                 "it may be corrupted or mislabelled: re-export it from the source application"
             )
-        raise InvalidInput(f"{filename} is a zip archive of an unsupported kind; supported: {SUPPORTED}")
+        if kind == "zip":
+            return "zip"
     if suffix == ".pdf":
         raise InvalidInput(f"{filename} does not start with a PDF header: the file is corrupted or not a PDF")
-    if suffix in IMAGES:
+    if _is_image(head) or by_ext == "image":
+        return "image"
+    if head.startswith(OLE_MAGIC) and by_ext not in ("xls", "msg"):
+        if suffix in LEGACY_OFFICE:
+            raise InvalidInput(
+                f"{filename} is a legacy binary Office file ({suffix}); save it as {suffix}x and parse that"
+            )
         raise InvalidInput(
-            f"{filename} is an image; OCR is not available in this server, so images cannot be parsed. "
-            f"Supported: {SUPPORTED}"
+            f"{filename} is an OLE compound file of an unsupported kind; name .xls workbooks '.xls' and "
+            f"Outlook messages '.msg'. Supported: {SUPPORTED}"
         )
     if suffix in LEGACY_OFFICE:
         raise InvalidInput(
             f"{filename} is a legacy binary Office file ({suffix}); save it as {suffix}x and parse that"
         )
+    if by_ext == "xml" and FEED_ROOT.search(head):
+        return "feed"
     if by_ext:
         return by_ext
     if suffix in ("", ".dat") and _looks_textual(head):
@@ -102,7 +165,7 @@ def detect_format(data: bytes, filename: str) -> str:
 
 
 def check_zip(data: bytes, max_uncompressed_mb: float, name: str) -> None:
-    """Refuse Office files whose members would unzip past the cap, before any library opens them.
+    """Refuse zip containers (Office, ODF, EPUB, archives) whose members would unzip past the cap, before any library opens them.
 
     Reads only the zip central directory (declared sizes); Python's zip reader never
     returns more than the declared size of a member, so a lying header cannot get past it."""

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from servers.core.client_configs import CLIENTS, render
+from servers.core.client_configs import CLIENTS, config_roots, render
 from servers.core.errors import QuiverError
 from servers.core.registry import server_names
 from servers.core.settings import Settings, load_settings
@@ -60,6 +60,8 @@ def build_parser(extensions: Iterable[Extension] = ()) -> argparse.ArgumentParse
     config = sub.add_parser("config", parents=[common], help="print a ready MCP client config for every server")
     config.add_argument("client", choices=list(CLIENTS))
     config.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    config.add_argument("--root", action="append", default=argparse.SUPPRESS,
+                        help="folder the servers may read (repeatable; default: the configured roots, else this directory)")
     config.set_defaults(func=_config)
 
     ingest = sub.add_parser("ingest", parents=[common], help="ingest files or folders into a knowledge base, with a progress bar")
@@ -118,7 +120,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def _config(args: argparse.Namespace, settings: Settings) -> int:
     config_path = Path(args.config).resolve() if getattr(args, "config", None) else None
-    sys.stdout.write(render(args.client, args.transport, settings, config_path))
+    roots = config_roots(settings.roots)
+    sys.stdout.write(render(args.client, args.transport, settings, config_path, roots=roots))
+    if args.transport == "http":
+        flags = " ".join(f"--root {r}" for r in roots)
+        print(f"quiver: start the server with: quiver serve all --transport http {flags}", file=sys.stderr)
     return 0
 
 

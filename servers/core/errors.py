@@ -36,7 +36,7 @@ class TooLarge(QuiverError):
 
 
 class Timeout(QuiverError):
-    """The work ran past its time limit and was stopped (a query, a model call)."""
+    """The work ran past its time limit and was stopped; the message names the limit to raise."""
 
 
 class ConfigError(QuiverError):

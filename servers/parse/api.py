@@ -15,11 +15,22 @@ from servers.core.errors import InvalidInput, NotFound, QuiverError
 from servers.core.progress import Progress, no_progress
 from servers.core.roots import resolve_under_roots
 from servers.core.settings import Settings
-from servers.parse import guards
+from servers.parse import catalog, guards
+from servers.parse.catalog import SupportedFormats
 from servers.parse.chunking import chunk_document, chunk_text
-from servers.parse.documents import parse_path
 from servers.parse.inputs import load_document, supported, walk_files
+from servers.parse.isolated import parse_file_isolated
+from servers.parse.ocr import OcrMode, PictureMode, with_ocr_options
 from servers.parse.schema import ChunkResult, FileSummary, ParseFilesResult, ParseResult
+
+OCR_HELP = (
+    "OCR of images and PDF pages: 'auto' (default) only pages without a usable text layer, 'always' every "
+    "page (replaces the text layer), 'never' none"
+)
+OCR_IMAGES_HELP = (
+    "read the text in pictures inside DOCX/PPTX/XLSX/PDF/ODF and insert it where the picture stands: "
+    "'never' (default, fast), 'auto' (large pictures only), 'always' (true = always); ~1-3 s per picture"
+)
 
 
 def _cut(text: str, limit: int | None) -> tuple[str, bool]:
@@ -36,9 +47,11 @@ def parse_document(
     include_markdown: Annotated[bool, Field(description="return the Markdown text (false: structure only)")] = True,
     max_chars: Annotated[int | None, Field(description="cut the returned Markdown to this many characters",
                                            ge=1)] = 100_000,
+    ocr: Annotated[OcrMode | None, Field(description=OCR_HELP)] = None,
+    ocr_images: Annotated[PictureMode | bool | None, Field(description=OCR_IMAGES_HELP)] = None,
 ) -> ParseResult:
     """One file → Markdown and structure (``markdown`` cut to ``max_chars``; spans refer to the full text)."""
-    doc = load_document(settings, path, content_base64, filename)
+    doc = load_document(settings, path, content_base64, filename, ocr, ocr_images)
     markdown, truncated = _cut(doc.markdown, max_chars) if include_markdown else ("", False)
     return ParseResult.model_validate(
         doc.model_dump() | {"markdown": markdown, "markdown_chars": len(doc.markdown), "truncated": truncated}
@@ -53,12 +66,14 @@ def parse_files(
     pattern: Annotated[str | None, Field(description="glob on file names, e.g. '*.docx'")] = None,
     include_markdown: Annotated[bool, Field(description="include each file's Markdown (cut to max_chars)")] = False,
     max_chars: Annotated[int, Field(description="per-file Markdown limit when include_markdown is true", ge=1)] = 20_000,
+    ocr: Annotated[OcrMode | None, Field(description=OCR_HELP)] = None,
+    ocr_images: Annotated[PictureMode | bool | None, Field(description=OCR_IMAGES_HELP)] = None,
     progress: Progress | None = None,
 ) -> ParseFilesResult:
     """Many files: a folder's supported files, or a list of paths; a file that fails is reported, the rest parse."""
     if (folder is None) == (paths is None):
         raise InvalidInput("give exactly one of `folder` or `paths`")
-    roots, opts, report = settings.root_paths(), settings.parse, progress or no_progress
+    roots, opts, report = settings.root_paths(), with_ocr_options(settings.parse, ocr, ocr_images), progress or no_progress
     skipped: list[str] = []
     if folder is not None:
         base = resolve_under_roots(folder, roots)
@@ -79,8 +94,7 @@ def parse_files(
     for done, target in enumerate(targets):
         report(done, len(targets), f"parsing {Path(target).name}")
         try:
-            resolved = resolve_under_roots(target, roots)
-            doc = parse_path(resolved, opts)
+            doc = parse_file_isolated(target, roots, opts)
         except QuiverError as exc:
             results.append(FileSummary(path=target, ok=False, error=str(exc)))
             continue
@@ -88,7 +102,7 @@ def parse_files(
             results.append(FileSummary(path=target, ok=False, error=f"internal error: {type(exc).__name__}"))
             continue
         results.append(FileSummary(
-            path=str(resolved), ok=True, doc_id=doc.doc_id, title=doc.title, format=doc.format, pages=doc.pages,
+            path=doc.source, ok=True, doc_id=doc.doc_id, title=doc.title, format=doc.format, pages=doc.pages,
             sections=len(doc.sections), tables=len(doc.tables), markdown_chars=len(doc.markdown),
             warnings=doc.warnings, markdown=_cut(doc.markdown, max_chars)[0] if include_markdown else None,
         ))
@@ -123,7 +137,12 @@ def chunk(
         chunks = chunk_text(text, **options)
         doc_id = chunks[0].doc_id if chunks else ""
     else:
-        doc = parse_path(resolve_under_roots(path or "", settings.root_paths()), settings.parse)
+        doc = parse_file_isolated(path or "", settings.root_paths(), settings.parse)
         doc_id, chunks = doc.doc_id, chunk_document(doc, **options)
     return ChunkResult(doc_id=doc_id, strategy=strategy, unit=unit, size=size, count=len(chunks),
                        chunks=chunks[:max_chunks], truncated=len(chunks) > max_chunks)
+
+
+def supported_formats() -> SupportedFormats:
+    """The formats this server parses (extensions, what is read and left out), those it refuses, and how OCR works."""
+    return catalog.supported_formats()

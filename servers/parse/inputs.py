@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from servers.core.errors import InvalidInput
-from servers.core.roots import resolve_under_roots
+from servers.core.roots import MB, check_size
 from servers.core.settings import Settings
 from servers.parse import guards
-from servers.parse.documents import parse_bytes, parse_path
+from servers.parse.isolated import parse_bytes_isolated, parse_file_isolated
+from servers.parse.ocr import OcrMode, PictureMode, with_ocr_options
 from servers.parse.schema import ParsedDocument
 
 
@@ -39,8 +40,8 @@ def walk_files(
 
 def decode_base64(content: str, filename: str, max_file_mb: float) -> bytes:
     """The bytes of a file sent as base64 (size checked before decoding)."""
-    if len(content) > max_file_mb * guards.MB * 4 / 3 + 8:
-        guards.check_size(len(content) * 3 // 4, max_file_mb, filename)
+    if len(content) > max_file_mb * MB * 4 / 3 + 8:
+        check_size(len(content) * 3 // 4, max_file_mb, filename)
     try:
         return base64.b64decode(content, validate=True)
     except (binascii.Error, ValueError) as exc:
@@ -58,13 +59,18 @@ def supported(files: list[Path]) -> tuple[list[Path], list[str]]:
     return keep, skipped
 
 
-def load_document(settings: Settings, path: str | None, content_base64: str | None, filename: str | None) -> ParsedDocument:
-    """One document from a path (or ``file://`` URI) under the roots, or from base64 content + filename."""
+def load_document(
+    settings: Settings, path: str | None, content_base64: str | None, filename: str | None,
+    ocr: OcrMode | None = None, ocr_images: PictureMode | bool | None = None,
+) -> ParsedDocument:
+    """One document from a path (or ``file://`` URI) under the roots, or from base64 content + filename,
+    parsed in a worker within the ``[parse]`` limits, with the call's OCR choices."""
     if (path is None) == (content_base64 is None):
         raise InvalidInput("give exactly one of `path` (a file path or file:// URI) or `content_base64` (+ `filename`)")
+    opts = with_ocr_options(settings.parse, ocr, ocr_images)
     if path is not None:
-        return parse_path(resolve_under_roots(path, settings.root_paths()), settings.parse)
+        return parse_file_isolated(path, settings.root_paths(), opts)
     if not filename:
         raise InvalidInput("`filename` is required with `content_base64` (its extension picks the format)")
-    data = decode_base64(content_base64 or "", filename, settings.parse.max_file_mb)
-    return parse_bytes(data, filename, settings.parse, source=filename)
+    data = decode_base64(content_base64 or "", filename, opts.max_file_mb)
+    return parse_bytes_isolated(data, filename, opts, source=filename)

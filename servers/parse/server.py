@@ -10,10 +10,12 @@ from servers.core.settings import Settings
 from servers.parse import api
 
 INSTRUCTIONS = (
-    "Turns files (PDF, DOCX, PPTX, XLSX/XLSM, CSV, HTML, Markdown, JSON, text) into Markdown plus "
+    "Turns files (PDF incl. scanned pages, DOCX, PPTX, XLSX/XLS, ODF, RTF, EPUB, HTML, Markdown, CSV, JSON, "
+    "notebooks, RSS/Atom/XML, ZIP, e-mail, images via OCR, text) into Markdown plus "
     "structure, and splits text into retrieval-sized chunks. Use `parse_document` for one file, "
     "`parse_files` for a folder or a list of files, and `chunk` to split text or a file into chunks. "
-    "Files must lie under the server's allowed roots."
+    "Files must lie under the server's allowed roots; each file is parsed under a time limit and a memory cap, "
+    "and a file past them gets an error that says so."
 )
 READ_ONLY = ToolAnnotations(readOnlyHint=True)
 
@@ -24,10 +26,12 @@ def build_server(settings: Settings) -> MCPServer:
     tools.add(
         api.parse_document, name="parse_document", annotations=READ_ONLY,
         description=(
-            "Parse one file (PDF, DOCX, PPTX, XLSX/XLSM, CSV, HTML, Markdown, JSON or text) into Markdown "
-            "with its title, format, page count, sections (heading paths with character spans), tables, "
-            "metadata (size, sha256, author, dates) and warnings. Give a path or file:// URI under the "
-            "allowed roots, or base64 content plus a filename."
+            "Parse one file into Markdown with its title, format, page count, sections (heading paths with "
+            "character spans), tables, metadata (size, sha256, author, dates; OCR'd pages and block confidences "
+            "under metadata.extra.ocr) and warnings. Reads PDF, DOCX, PPTX, XLSX/XLS, ODT/ODS/ODP, RTF, EPUB, "
+            "HTML, Markdown, CSV, JSON, Jupyter notebooks, RSS/Atom/XML, ZIP archives, e-mail (.eml/.msg) and "
+            "images (PNG, JPEG, TIFF, ...); images and scanned PDF pages are read by OCR (a few seconds per page). "
+            "Give a path or file:// URI under the allowed roots, or base64 content plus a filename."
         ),
     )
     tools.add(
@@ -47,6 +51,13 @@ def build_server(settings: Settings) -> MCPServer:
             "separators), 'fixed' (windows with overlap), 'semantic' (breaks where the topic shifts). Size "
             "and overlap count tokens of the embedder's tokenizer or characters. Each chunk has a stable id, "
             "heading path, pages and character span."
+        ),
+    )
+    tools.add(
+        api.supported_formats, name="supported_formats", annotations=READ_ONLY,
+        description=(
+            "List the file formats this server parses (extensions, what is extracted, what is left out and why), "
+            "the formats it refuses, and how OCR works and what it costs. Call it before parsing an unusual file."
         ),
     )
     return app

@@ -14,7 +14,7 @@ and ingest options), ``chunk_index`` / ``chunk_count``, ``text`` (analyzed; a BM
 
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
 import re
 import threading
@@ -86,9 +86,62 @@ def utf8_truncate(text: str, limit: int = TEXT_MAX_BYTES) -> str:
     return text if len(data) <= limit else data[:limit].decode("utf-8", errors="ignore")
 
 
+# Milvus's expression lexer knows these escapes only (no \u or \x): everything else goes in raw,
+# which it reads back exactly (tested: quotes, backslashes, control characters, NUL, non-BMP).
+_MILVUS_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+ID_RE = re.compile(r"[0-9a-f]{32}")
+
+
 def quote(value: str) -> str:
-    """A Milvus string literal for ``value`` (quotes and backslashes escaped)."""
-    return json.dumps(value, ensure_ascii=False)
+    """A Milvus string literal for ``value``: every value in an expression goes through here."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"expected a string, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput("a string contains an unpaired surrogate (invalid Unicode); send valid UTF-8 text") from exc
+    return '"' + value.translate(_MILVUS_ESCAPES) + '"'
+
+
+def validate_id(value: object, what: str = "chunk_id") -> str:
+    """A chunk, document or version id as Quiver makes them: exactly 32 lowercase hex characters."""
+    if not isinstance(value, str) or not ID_RE.fullmatch(value):
+        shown = repr(value)[:80] if isinstance(value, str) else type(value).__name__
+        raise InvalidInput(
+            f"invalid {what} {shown}: ids are 32 lowercase hexadecimal characters, as returned in search hits "
+            "(citation.chunk_id / citation.doc_id)"
+        )
+    return value
+
+
+def doc_id_for(source: str) -> str:
+    """The document id of a source (resolved file path, URL or name)."""
+    return hashlib.sha256(f"source\x00{source}".encode()).hexdigest()[:32]
+
+
+def chunk_id_for(doc_id: str, version: str, index: int, text: str) -> str:
+    """A chunk's id: a hash of its document, version, position and text (re-ingesting upserts the same ids)."""
+    return hashlib.sha256(f"{doc_id}\x00{version}\x00{index}\x00{text}".encode()).hexdigest()[:32]
+
+
+def _strings(values: list[str]) -> str:
+    return "[" + ", ".join(quote(v) for v in values) + "]"
+
+
+def documents_expr(doc_ids: list[str] | None = None, sources: list[str] | None = None, where: str = "") -> str:
+    """The chunks of the documents named by ids or sources (ORed), ANDed with ``where`` (a filter's
+    expression); raises InvalidInput when nothing is named."""
+    ors = []
+    if doc_ids:
+        ors.append(f"doc_id in {_strings([validate_id(d, 'doc_id') for d in doc_ids])}")
+    if sources:
+        # a source's doc id covers rows whatever source string they carry (stored sources are truncated)
+        ors.append(f"doc_id in {_strings([doc_id_for(s) for s in sources])}")
+        ors.append(f"source in {_strings(sources)}")
+    if not ors and not where:
+        raise InvalidInput("say what to delete: doc_ids, sources and/or a filter (to remove everything, use kb_drop)")
+    parts = (["(" + " or ".join(ors) + ")"] if ors else []) + ([f"({where})"] if where else [])
+    return " and ".join(parts)
 
 
 class Store:
@@ -311,9 +364,37 @@ class Store:
             it.close()
 
     def get(self, kb: str, ids: list[str]) -> list[dict[str, Any]]:
+        """Rows by chunk id (validated; never pymilvus's ``get(ids=...)``, which splices ids into an
+        expression unescaped)."""
         if not ids:
             return []
-        return self.call("get", self.client.get, self.require(kb), ids=ids, output_fields=OUTPUT_FIELDS)
+        checked = [validate_id(i, "chunk_id") for i in ids]
+        return self.query(kb, f"id in [{', '.join(quote(i) for i in checked)}]", limit=len(checked))
+
+    # ------------------------------------------------------------ documents
+
+    def document_rows(self, kb: str, *, doc_id: str | None = None, source: str | None = None) -> list[dict[str, Any]]:
+        """Every chunk of one document (by id or by source), in chunk order."""
+        if bool(doc_id) == bool(source):
+            raise InvalidInput("give exactly one of doc_id or source")
+        expr = f"doc_id == {quote(validate_id(doc_id, 'doc_id'))}" if doc_id else f"source == {quote(source or '')}"
+        rows = list(self.iter_query(kb, expr, fields=OUTPUT_FIELDS))
+        rows.sort(key=lambda r: int(r["chunk_index"]))
+        return rows
+
+    def chunk_id_at(self, kb: str, doc_id: str, index: int) -> str | None:
+        """The id of chunk ``index`` of document ``doc_id``, or None."""
+        expr = f"doc_id == {quote(validate_id(doc_id, 'doc_id'))} and chunk_index == {int(index)}"
+        rows = self.query(kb, expr, fields=["id"], limit=1)
+        return rows[0]["id"] if rows else None
+
+    def versions(self, kb: str, doc_ids: list[str]) -> Iterator[dict[str, Any]]:
+        """``doc_id``, ``version`` and ``chunk_count`` of every stored chunk of these documents."""
+        return self.iter_query(kb, f"doc_id in {_strings(doc_ids)}", fields=["doc_id", "version", "chunk_count"])
+
+    def delete_other_versions(self, kb: str, doc_id: str, version: str) -> int:
+        """Delete a document's chunks of every version but ``version``; returns how many."""
+        return self.delete(kb, f"doc_id == {quote(doc_id)} and version != {quote(version)}")
 
     def search_dense(
         self, kb: str, vectors: list[list[float]], *, limit: int, expr: str = "", search_params: dict | None = None

@@ -8,9 +8,9 @@ from servers.core.errors import InvalidInput, NotFound
 from servers.retrieval import manage
 from servers.retrieval.browse import get_chunk, get_document
 from servers.retrieval.context import build_context
-from servers.retrieval.ingest import doc_id_for, ingest
+from servers.retrieval.ingest import ingest
 from servers.retrieval.search import Searcher, fuse_lists, search
-from servers.retrieval.store import get_store
+from servers.retrieval.store import doc_id_for, get_store
 
 
 def test_fusion_math():
@@ -95,7 +95,9 @@ def test_get_chunk_document_and_delete(tmp_path):
     assert same.text == doc.text
     chunk = get_chunk(store, "kb", doc.chunks[1].chunk_id)
     assert chunk.hit.text == doc.chunks[1].text and chunk.chunk_count == doc.chunk_count
-    with pytest.raises(NotFound, match="no chunk 'zzz'"):
+    with pytest.raises(NotFound, match=f"no chunk '{'0' * 32}'"):
+        get_chunk(store, "kb", "0" * 32)
+    with pytest.raises(InvalidInput, match="invalid chunk_id 'zzz'"):
         get_chunk(store, "kb", "zzz")
     with pytest.raises(NotFound, match="no document with source"):
         get_document(store, "kb", source="/nowhere")

@@ -34,4 +34,7 @@ def server_module(name: str) -> ModuleType:
 
 
 def build_server(name: str, settings: Settings) -> MCPServer:
+    """Server ``name`` for these settings; bad roots (a relative root that resolves to ``/`` or the
+    home directory) stop it here, before it serves anything."""
+    settings.root_paths()
     return server_module(name).build_server(settings)

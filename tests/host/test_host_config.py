@@ -59,5 +59,6 @@ def test_default_set_is_quivers_own_servers_with_effective_settings(settings, tm
     assert specs[0].args == ["-m", "servers", "serve", specs[0].name, "--transport", "stdio"]
     # the child gets the effective settings through its environment, exactly, and no file is written
     child = load_settings(environ={**specs[0].env, "QUIVER_CONFIG": str(tmp_path / "ignored.toml")})
-    assert child == settings.model_copy(update={"data_dir": str(settings.data_path)})
+    resolved = [str(p) for p in settings.root_paths()]  # roots are checked and made absolute for the child
+    assert child == settings.model_copy(update={"data_dir": str(settings.data_path), "roots": resolved})
     assert not (settings.data_path / "host").exists()

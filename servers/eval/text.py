@@ -27,11 +27,12 @@ _CJK_RUN = re.compile(f"([{_HAN}{_KANA}\u3005\u30fc]+)")
 _KANA_CHAR = re.compile(f"[{_KANA}]")
 _WORD = re.compile(r"\d+(?:[.,]\d+)*%?|[^\W_]+(?:['’][^\W_]+)*")
 
-STOPWORDS = frozenset(
+_STOP_TEXT = (
     "a an and are as at be by for from has have in is it its of on or that the this to was were will with "
     "which who what when where how do does did not no but if than then so such can could may might "
-    "的 了 和 是 在 也 有 就 都 而 及 与 或 之".split()
+    "的 了 和 是 在 也 有 就 都 而 及 与 或 之"
 )
+STOPWORDS = frozenset(_STOP_TEXT.split())
 
 _jieba = None
 _jieba_lock = threading.Lock()

@@ -125,6 +125,7 @@ class EvalSettings(Section):
     kb_top_k: int = Field(default=100, ge=1, le=1000, description="hits retrieved per query when evaluating a knowledge base")
     kb_modes: list[str] = Field(default_factory=lambda: ["dense", "bm25", "hybrid"], description="search modes compared by eval_kb (add 'rerank')")
     inline_items: int = Field(default=50, ge=1, description="evaluations with more model-scored items than this run as jobs")
+    result_rows: int = Field(default=20, ge=0, le=100_000, description="per-item rows a tool returns unless asked for more")
     report_rows: int = Field(default=200, ge=0, le=100_000, description="per-item rows shown in an HTML report")
 
 

@@ -169,3 +169,60 @@ def keyword_overlap(prediction: Sequence[str], expected: set[str]) -> float | No
         return None
     found = set(prediction)
     return len(expected & found) / len(expected)
+
+
+# ---------------------------------------------------------------- items
+
+
+def phrase_found(tokens: Sequence[str], phrase: Sequence[str]) -> bool:
+    n = len(phrase)
+    return n > 0 and any(tuple(tokens[i : i + n]) == tuple(phrase) for i in range(len(tokens) - n + 1))
+
+
+def evaluate_texts(items: Sequence, cjk: CJKMode = "auto") -> tuple[list, dict[str, float]]:
+    """Per-item ROUGE-L, sentence BLEU, keyword overlap, distinct-2, repetition; corpus BLEU and distinct-n.
+
+    ``items`` are :class:`~servers.eval.schemas.TextItem`; returns (rows, corpus metrics)."""
+    from servers.eval.schemas import ItemRow
+
+    rows = []
+    preds: list[list[str]] = []
+    refs: list[list[list[str]]] = []
+    for i, item in enumerate(items, 1):
+        row = ItemRow(id=item.id or str(i))
+        pred = tokenize(item.prediction, cjk)
+        references = [tokenize(r, cjk) for r in item.references if r and r.strip()]
+        row.detail["tokens"] = len(pred)
+        if not pred:
+            row.unscorable["*"] = "unscorable: the prediction is empty"
+            rows.append(row)
+            continue
+        row.scores["repetition_rate"] = repetition_rate(pred)
+        row.scores["distinct_2"] = distinct_n([pred], 2) if len(pred) > 1 else 1.0
+        if references:
+            row.scores["rouge_l"] = max(rouge_l(pred, r) for r in references)
+            row.scores["bleu"] = bleu([pred], [references], smooth=True)
+            preds.append(pred)
+            refs.append(references)
+        else:
+            row.unscorable["rouge_l"] = "unscorable: no reference was given"
+            row.unscorable["bleu"] = "unscorable: no reference was given"
+        if item.keywords is not None:
+            phrases = [tokenize(k, cjk) for k in item.keywords if k.strip()]
+            if phrases:
+                row.scores["keyword_overlap"] = sum(phrase_found(pred, p) for p in phrases) / len(phrases)
+            else:
+                row.unscorable["keyword_overlap"] = "unscorable: the keyword list is empty"
+        elif references:
+            overlap = keyword_overlap(pred, set().union(*(keywords(r) for r in references)))
+            if overlap is not None:
+                row.scores["keyword_overlap"] = overlap
+        rows.append(row)
+    corpus: dict[str, float] = {}
+    if preds:
+        corpus["corpus_bleu"] = bleu(preds, refs)
+    all_preds = [tokenize(it.prediction, cjk) for it in items]
+    for n in (1, 2):
+        if any(len(p) >= n for p in all_preds):
+            corpus[f"corpus_distinct_{n}"] = distinct_n(all_preds, n)
+    return rows, corpus

@@ -239,6 +239,7 @@ def eval_kb(
     qrels: dict[str, dict[str, int]] | None = None,
     queries_path: str | None = None,
     qrels_path: str | None = None,
+    corpus_path: str | None = None,
     modes: list[str] | None = None,
     top_k: int | None = None,
     id_field: str = "source",
@@ -268,6 +269,9 @@ def eval_kb(
     if not items:
         raise InvalidInput("no query id appears in the qrels: the queries' ids must be the qrels' query ids")
     known = {d for docs in qrels.values() for d in docs}
+    notes: list[str] = []
+    if corpus_path:
+        notes.append(_ingest_corpus(kb, corpus_path, settings, progress))
     searcher = Searcher(settings)
     searcher.store.require(kb)
     total = len(items) * len(modes)
@@ -308,7 +312,7 @@ def eval_kb(
                       "series": {"relevant": sep.relevant, "non-relevant": sep.non_relevant}, "vline": sep.threshold,
                       "xlabel": "score"})
     primary = _primary(settings, results[0].metrics)
-    notes = [] if any(matched) else [
+    notes += [] if any(matched) else [
         f"no hit's {id_field} matched a qrels document id: every score is 0; set id_field (source, doc_id, title, "
         "metadata.KEY) to the field that holds the qrels ids"]
     side = [ItemRow(id=q.id, scores={f"{m}|{mode}": r.scores[m] for mode, rs in per_mode_rows.items()
@@ -329,6 +333,26 @@ def eval_kb(
                     figures={"plots": [grouped, *plots], "tables": {"modes": table}})
     return KbResult(run_id=summary.id, kb=kb, queries=len(items), modes=results, best_mode=best, primary=primary,
                     notes=notes, report_uri=summary.report_uri, report_path=summary.report_path)
+
+
+def _ingest_corpus(kb: str, corpus_path: str, settings: Settings, progress: Progress | None) -> str:
+    """Ingest a BEIR corpus.jsonl (``_id``, ``title``, ``text``) into ``kb`` with ``source = _id``."""
+    from servers.eval.inputs import records
+    from servers.retrieval.ingest import ingest
+    from servers.retrieval.manage import create_kb
+
+    raw, resolved = read_text(corpus_path, settings)
+    docs = []
+    for i, record in enumerate(records(raw, resolved.name), 1):
+        doc_id, body = record.get("_id", record.get("id")), record.get("text")
+        if doc_id is None or not isinstance(body, str) or not body.strip():
+            raise InvalidInput(f"{resolved.name} item {i}: a corpus document needs '_id' and a non-empty 'text'")
+        title = str(record.get("title") or "")
+        docs.append({"text": f"# {title}\n\n{body}" if title else body, "source": str(doc_id)})
+    create_kb(settings, kb, exist_ok=True)
+    done = ingest(settings, kb, texts=docs, progress=(lambda d, t, m: progress(d, t, f"ingest: {m}")) if progress else None)
+    return (f"corpus {resolved.name}: {done.added} document(s) added, {done.unchanged} unchanged, "
+            f"{done.replaced} replaced, {done.failed} failed")
 
 
 # ---------------------------------------------------------------- comparison
@@ -669,9 +693,14 @@ def _judge_result(settings: Settings, mode: str, item_rows: list[ItemRow], jm: j
                    ranking=ranking or [])
 
 
-def _judge_with_votes(settings: Settings, model: str | None, votes: int | None, generator: Any) -> judge.JudgeModel:
+def _judge_with_votes(settings: Settings, model: str | None, votes: int | None, reasoning_chars: int | None,
+                      generator: Any) -> judge.JudgeModel:
     jm = _judge_model(settings, model, generator)
     jm.votes = votes or settings.eval.judge_votes
+    if reasoning_chars is not None:
+        if not 0 <= reasoning_chars <= 4000:
+            raise InvalidInput(f"reasoning_chars must be between 0 and 4000 (got {reasoning_chars})")
+        jm.reasoning_chars = reasoning_chars
     if not 1 <= jm.votes <= 16:
         raise InvalidInput(f"votes must be between 1 and 16 (got {jm.votes})")
     return jm
@@ -681,6 +710,7 @@ def eval_judge_pairwise(
     items: list[PairItem] | None = None,
     items_path: str | None = None,
     votes: int | None = None,
+    reasoning_chars: int | None = None,
     model: str | None = None,
     name: str | None = None,
     rows: int | None = None,
@@ -691,7 +721,7 @@ def eval_judge_pairwise(
 ) -> JudgeResult:
     """Which of two answers is better, judged in both orders (a disagreement is a tie)."""
     loaded, _ = load_items(items, items_path, PairItem, settings, what="items", path_arg="items_path")
-    jm = _judge_with_votes(settings, model, votes, generator)
+    jm = _judge_with_votes(settings, model, votes, reasoning_chars, generator)
     item_rows = judge.pairwise(jm, loaded, progress)
     labels = [(str(r.detail["verdict"]), str(r.detail["label"])) for r in item_rows
               if r.detail.get("verdict") and r.detail.get("label")]
@@ -704,6 +734,7 @@ def eval_judge_score(
     items_path: str | None = None,
     votes: int | None = None,
     pass_score: int | None = None,
+    reasoning_chars: int | None = None,
     model: str | None = None,
     name: str | None = None,
     rows: int | None = None,
@@ -717,7 +748,7 @@ def eval_judge_score(
     threshold = pass_score or settings.eval.judge_pass_score
     if not 1 <= threshold <= 10:
         raise InvalidInput(f"pass_score must be between 1 and 10 (got {threshold})")
-    jm = _judge_with_votes(settings, model, votes, generator)
+    jm = _judge_with_votes(settings, model, votes, reasoning_chars, generator)
     item_rows = judge.scored(jm, loaded, threshold, progress)
     labels = [(str(r.scores["passed"] == 1.0), str(item.label)) for r, item in zip(item_rows, loaded, strict=True)
               if item.label is not None and "passed" in r.scores]
@@ -729,6 +760,7 @@ def eval_judge_rank(
     items: list[RankItem] | None = None,
     items_path: str | None = None,
     votes: int | None = None,
+    reasoning_chars: int | None = None,
     model: str | None = None,
     name: str | None = None,
     rows: int | None = None,
@@ -739,7 +771,7 @@ def eval_judge_rank(
 ) -> JudgeResult:
     """Rank N systems from pairwise judgements of their outputs (Bradley–Terry)."""
     loaded, _ = load_items(items, items_path, RankItem, settings, what="items", path_arg="items_path")
-    jm = _judge_with_votes(settings, model, votes, generator)
+    jm = _judge_with_votes(settings, model, votes, reasoning_chars, generator)
     item_rows, ranking = judge.rank(jm, loaded, progress)
     return _judge_result(settings, "rank", item_rows, jm, primary="consistent", name=name, rows=rows, labels=None,
                          ranking=ranking, inputs={"items": [i.model_dump() for i in loaded]})
@@ -856,7 +888,8 @@ def eval_get_run(run_id: str, offset: int = 0, rows: int | None = None, *, setti
 def eval_report(run_id: str, *, settings: Settings) -> ReportInfo:
     """Where a run's HTML report is (file path and MCP resource URI)."""
     path = store(settings).file(run_id, "report.html")
-    return ReportInfo(run_id=run_id, report_uri=report_uri(run_id), report_path=str(path), bytes=path.stat().st_size)
+    real = path.parent.name  # 'latest' resolved
+    return ReportInfo(run_id=real, report_uri=report_uri(real), report_path=str(path), bytes=path.stat().st_size)
 
 
 def report_html(run_id: str, *, settings: Settings) -> str:

@@ -26,6 +26,7 @@ from servers.eval.schemas import ItemRow, Kind, RunRecord, RunSummary
 
 RUN_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{2,80}$")
 REPORT_URI = "eval://reports/{run_id}"
+LATEST = "latest"
 
 
 def report_uri(run_id: str) -> str:
@@ -90,6 +91,12 @@ class RunStore:
         return f"{kind.replace('_', '')}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
 
     def folder(self, run_id: str) -> Path:
+        """The run's folder; ``latest`` names the newest run."""
+        if run_id == LATEST:
+            runs = self.list()
+            if not runs:
+                raise NotFound(f"no evaluation run has been saved yet in {self.root}")
+            run_id = runs[0].id
         if not isinstance(run_id, str) or not RUN_ID.match(run_id):
             raise InvalidInput(f"'{run_id}' is not a run id: run ids look like 'retrieval-20250101-120000-ab12cd' "
                                "(list them with eval_list_runs)")

@@ -27,9 +27,9 @@ def test_tokenizer_keeps_numbers_and_accents() -> None:
 
 
 def test_rouge_and_bleu_by_hand() -> None:
-    pred, ref = "the cat sat".split(), "the cat sat on the mat".split()
+    pred, ref = ["the", "cat", "sat"], ["the", "cat", "sat", "on", "the", "mat"]
     assert rouge_l(pred, ref) == pytest.approx(2 * 1 * 0.5 / 1.5)  # LCS 3: P 1, R 0.5
-    same = "a b c d e".split()
+    same = ["a", "b", "c", "d", "e"]
     assert bleu([same], [[same]]) == 1.0
     # unigram 3/3, bigram 2/2, trigram 1/1, no 4-gram → 0 without smoothing; brevity penalty exp(1 - 6/3)
     assert bleu([pred], [[ref]]) == 0.0
@@ -38,7 +38,7 @@ def test_rouge_and_bleu_by_hand() -> None:
 
 def test_diversity() -> None:
     assert distinct_n([["a", "b", "a", "b"]], 2) == pytest.approx(2 / 3)
-    assert repetition_rate("a b c a b c".split(), 3) == pytest.approx(1 - 3 / 4)
+    assert repetition_rate(["a", "b", "c", "a", "b", "c"], 3) == pytest.approx(1 - 3 / 4)
     assert repetition_rate(["a"], 3) == 0.0
 
 

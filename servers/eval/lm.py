@@ -251,7 +251,7 @@ def extract_answer(text: str, mode: Extract = "auto") -> str:
     if mode == "auto":
         match = _ANSWER_IS.search(text)
         if match:
-            return re.split(r"\n|(?<=[^\d])\.(?:\s|$)", match.group(1).strip())[0].strip()
+            return re.split(r"\n|\.(?:\s|$)", match.group(1).strip())[0].strip().rstrip(".;:!?")
     return text.splitlines()[0].strip() if text else ""
 
 

@@ -38,7 +38,7 @@ RAG_METRICS = ("faithfulness", "support", "answer_relevance", "answer_similarity
                "context_precision", "context_recall", "citation_support")
 Progress = Callable[[int, int, str], None]
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])|(?<=[。！？；])|\n+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9\u3040-\u30ff\u3400-\u9fff])|(?<=[。！？；])|\n+")
 _CITATION = re.compile(r"\[(\d+)\]")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*")
 

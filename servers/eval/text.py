@@ -30,6 +30,7 @@ _WORD = re.compile(r"\d+(?:[.,]\d+)*%?|[^\W_]+(?:['’][^\W_]+)*")
 _STOP_TEXT = (
     "a an and are as at be by for from has have in is it its of on or that the this to was were will with "
     "which who what when where how do does did not no but if than then so such can could may might "
+    "yes ok okay sure thanks well also "
     "的 了 和 是 在 也 有 就 都 而 及 与 或 之"
 )
 STOPWORDS = frozenset(_STOP_TEXT.split())

@@ -12,14 +12,14 @@ import math
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from servers.core.errors import InvalidInput, NotFound
 from servers.core.roots import resolve_under_roots
 from servers.core.settings import Settings
-from servers.eval import agents, judge, lm, rag, report, retrieval, significance, text, text2sql
+from servers.eval import report, retrieval, significance, text, text2sql
 from servers.eval.inputs import load_items, one_of, read_text, resolve
 from servers.eval.runs import RunStore, digest, now_iso, report_uri, summarize
 from servers.eval.schemas import (
@@ -47,6 +47,9 @@ from servers.eval.schemas import (
     TextItem,
     ToolCallItem,
 )
+
+if TYPE_CHECKING:  # the model-backed families import torch: loaded when a tool needs them
+    from servers.eval import judge
 
 Progress = Callable[[int, int, str], None]
 KB_MODES = ("dense", "bm25", "hybrid", "rerank")
@@ -297,12 +300,12 @@ def eval_kb(
                 progress(done, total, f"{mode}: query {len(run)}/{len(items)}")
         seconds = (time.perf_counter() - start) / len(items)
         sub_qrels = {q.id: qrels[q.id] for q in items}
-        scores, rows, sep, notes = _score_run(run, sub_qrels, metrics, ks)
+        scores, rows, sep, mode_notes = _score_run(run, sub_qrels, metrics, ks)
         record = _save(settings, "retrieval", rows, metric_names=list(scores.metrics),
                        config={"kb": kb, "mode": mode, "top_k": top_k, "id_field": id_field, "ks": ks},
                        inputs={"qrels": sub_qrels, "queries": [q.model_dump() for q in items]},
                        model=settings.models.embedder, primary=_primary(settings, scores.metrics),
-                       name=f"{name or kb} [{mode}]", notes=notes,
+                       name=f"{name or kb} [{mode}]", notes=mode_notes,
                        figures={"plots": _retrieval_figures(scores, sep, ks, f"{mode}: ")},
                        files={"run.trec": _trec_text(run, f"quiver-{mode}")})
         results.append(KbModeResult(mode=mode, run_id=record.id, metrics=record.metrics, intervals=record.intervals,
@@ -440,6 +443,7 @@ def _encoder(settings: Settings) -> Callable[[list[str]], np.ndarray]:
 
 def _judge_model(settings: Settings, model: str | None, generator: Any = None) -> judge.JudgeModel:
     from servers.core.generate import get_generator
+    from servers.eval import judge
 
     cfg = settings.eval
     if generator is None:
@@ -466,6 +470,8 @@ def eval_rag(
     generator: Any = None,
 ) -> EvalResult:
     """Faithfulness, answer relevance and similarity, context precision and recall, citation support."""
+    from servers.eval import rag
+
     items, source = load_items(samples, samples_path, RagSample, settings, what="samples", path_arg="samples_path")
     unknown = sorted(set(metrics or []) - set(rag.RAG_METRICS))
     if unknown:
@@ -587,6 +593,8 @@ def eval_perplexity(
     progress: Progress | None = None,
 ) -> EvalResult:
     """Perplexity and bits per byte of texts under a causal LM (sliding window)."""
+    from servers.eval import lm
+
     one_of(texts, texts_path, "texts", "texts_path")
     if texts is None:
         raw, resolved = read_text(texts_path or "", settings)
@@ -622,6 +630,8 @@ def eval_choice(
     progress: Progress | None = None,
 ) -> EvalResult:
     """Multiple-choice accuracy from option log-likelihoods (acc, acc_norm, letter scoring) over prompt formats."""
+    from servers.eval import lm
+
     loaded_items, where = load_items(items, items_path, ChoiceItem, settings, what="items", path_arg="items_path",
                                      rename={"options": "choices", "label": "answer", "gold": "answer"})
     formats = list(formats or lm.FORMATS)
@@ -660,6 +670,8 @@ def eval_answers(
     generator: Any = None,
 ) -> EvalResult:
     """Closed questions: the generator answers, the answer is extracted and compared to the accepted ones."""
+    from servers.eval import lm
+
     loaded_items, where = load_items(items, items_path, AnswerItem, settings, what="items", path_arg="items_path")
     gen = _judge_model(settings, model, generator).generator
     tokens = max_new_tokens or settings.eval.answer_max_new_tokens
@@ -676,6 +688,8 @@ def eval_answers(
 def _judge_result(settings: Settings, mode: str, item_rows: list[ItemRow], jm: judge.JudgeModel, *, primary: str,
                   inputs: dict[str, Any], name: str | None, rows: int | None, labels: list[tuple[str, str]] | None,
                   ranking: list[dict[str, Any]] | None = None, extra_config: dict[str, Any] | None = None) -> JudgeResult:
+    from servers.eval import judge
+
     rel = judge.reliability(item_rows, jm, labels=labels)
     plots = []
     if ranking:
@@ -695,6 +709,7 @@ def _judge_result(settings: Settings, mode: str, item_rows: list[ItemRow], jm: j
 
 def _judge_with_votes(settings: Settings, model: str | None, votes: int | None, reasoning_chars: int | None,
                       generator: Any) -> judge.JudgeModel:
+
     jm = _judge_model(settings, model, generator)
     jm.votes = votes or settings.eval.judge_votes
     if reasoning_chars is not None:
@@ -720,6 +735,8 @@ def eval_judge_pairwise(
     generator: Any = None,
 ) -> JudgeResult:
     """Which of two answers is better, judged in both orders (a disagreement is a tie)."""
+    from servers.eval import judge
+
     loaded, _ = load_items(items, items_path, PairItem, settings, what="items", path_arg="items_path")
     jm = _judge_with_votes(settings, model, votes, reasoning_chars, generator)
     item_rows = judge.pairwise(jm, loaded, progress)
@@ -744,6 +761,8 @@ def eval_judge_score(
     generator: Any = None,
 ) -> JudgeResult:
     """Score answers 1-10 with reasoning first; an answer passes from ``pass_score``."""
+    from servers.eval import judge
+
     loaded, _ = load_items(items, items_path, ScoreItem, settings, what="items", path_arg="items_path")
     threshold = pass_score or settings.eval.judge_pass_score
     if not 1 <= threshold <= 10:
@@ -770,6 +789,8 @@ def eval_judge_rank(
     generator: Any = None,
 ) -> JudgeResult:
     """Rank N systems from pairwise judgements of their outputs (Bradley–Terry)."""
+    from servers.eval import judge
+
     loaded, _ = load_items(items, items_path, RankItem, settings, what="items", path_arg="items_path")
     jm = _judge_with_votes(settings, model, votes, reasoning_chars, generator)
     item_rows, ranking = judge.rank(jm, loaded, progress)
@@ -807,6 +828,8 @@ def eval_tool_calls(
     settings: Settings,
 ) -> EvalResult:
     """BFCL-style AST accuracy and valid-call rate of recorded tool calls."""
+    from servers.eval import agents
+
     loaded, where = load_items(items, items_path, ToolCallItem, settings, what="items", path_arg="items_path",
                                rename={"function": "functions", "ground_truth": "expected"})
     item_rows = agents.score_tool_calls(loaded)
@@ -829,6 +852,8 @@ def eval_latency(
     generator: Any = None,
 ) -> EvalResult:
     """Latency percentiles, QPS, TTFT and time per output token from host transcripts or a live probe."""
+    from servers.eval import agents
+
     if not transcripts_path and probe_requests <= 0:
         raise InvalidInput("give transcripts_path (a host transcript .jsonl file or folder) and/or probe_requests >= 1")
     if probe_requests > 100 or max_new_tokens < 2:

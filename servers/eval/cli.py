@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from servers.core.settings import Settings
-from servers.eval import api
 
 ALL_ROWS = 10**9
 
@@ -204,6 +203,8 @@ def _emit(args: argparse.Namespace, result: Any) -> None:
 
 
 def _retrieval(args: argparse.Namespace, settings: Settings) -> int:
+    from servers.eval import api  # here, not at import: `quiver --help` stays fast
+
     s = _with_roots(settings, args.qrels, args.run)
     _emit(args, api.eval_retrieval(qrels_path=args.qrels, run_path=args.run, metrics=args.metrics, ks=args.k,
                                    name=args.name, rows=ALL_ROWS, settings=s))
@@ -211,6 +212,8 @@ def _retrieval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _kb(args: argparse.Namespace, settings: Settings) -> int:
+    from servers.eval import api
+
     s = _with_roots(settings, args.queries, args.qrels, args.corpus)
     result = _progress_run(f"eval kb {args.kb}", lambda progress: api.eval_kb(
         args.kb, queries_path=args.queries, qrels_path=args.qrels, corpus_path=args.corpus, modes=args.modes,
@@ -220,6 +223,8 @@ def _kb(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _compare(args: argparse.Namespace, settings: Settings) -> int:
+    from servers.eval import api
+
     result = api.eval_compare(args.a, args.b, args.metric, tolerance=args.tolerance, alpha=args.alpha, name=args.name,
                               settings=settings)
     _emit(args, result)
@@ -227,6 +232,8 @@ def _compare(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _rag(args: argparse.Namespace, settings: Settings) -> int:
+    from servers.eval import api
+
     s = _with_roots(settings, args.samples)
     _emit(args, _progress_run("eval rag", lambda progress: api.eval_rag(
         samples_path=args.samples, tier=args.tier, metrics=args.metrics, threshold=args.threshold, model=args.model,
@@ -235,6 +242,8 @@ def _rag(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _text2sql(args: argparse.Namespace, settings: Settings) -> int:
+    from servers.eval import api
+
     s = _with_roots(settings, args.questions, *[target for _, target in args.database if "://" not in target])
     _emit(args, _progress_run("eval text2sql", lambda progress: api.eval_text2sql(
         items_path=args.questions, databases=dict(args.database), source=args.source, timeout_s=args.timeout,
@@ -243,6 +252,8 @@ def _text2sql(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _perplexity(args: argparse.Namespace, settings: Settings) -> int:
+    from servers.eval import api
+
     s = _with_roots(settings, args.texts)
     _emit(args, _progress_run("eval perplexity", lambda progress: api.eval_perplexity(
         texts_path=args.texts, model=args.model, window=args.window, stride=args.stride, name=args.name,
@@ -251,6 +262,8 @@ def _perplexity(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _choice(args: argparse.Namespace, settings: Settings) -> int:
+    from servers.eval import api
+
     s = _with_roots(settings, args.items)
     _emit(args, _progress_run("eval choice", lambda progress: api.eval_choice(
         items_path=args.items, model=args.model, formats=args.formats, name=args.name, rows=ALL_ROWS, settings=s,
@@ -259,6 +272,8 @@ def _choice(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _answers(args: argparse.Namespace, settings: Settings) -> int:
+    from servers.eval import api
+
     s = _with_roots(settings, args.items)
     _emit(args, _progress_run("eval answers", lambda progress: api.eval_answers(
         items_path=args.items, extract=args.extract, max_new_tokens=args.max_new_tokens, model=args.model,
@@ -267,6 +282,8 @@ def _answers(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _judge(args: argparse.Namespace, settings: Settings) -> int:
+    from servers.eval import api
+
     s = _with_roots(settings, args.items)
     fn = {"pairwise": api.eval_judge_pairwise, "score": api.eval_judge_score, "rank": api.eval_judge_rank}[args.mode]
     extra = {"pass_score": args.pass_score} if args.mode == "score" else {}
@@ -277,18 +294,24 @@ def _judge(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _text(args: argparse.Namespace, settings: Settings) -> int:
+    from servers.eval import api
+
     s = _with_roots(settings, args.items)
     _emit(args, api.eval_text(items_path=args.items, cjk=args.cjk, name=args.name, rows=ALL_ROWS, settings=s))
     return 0
 
 
 def _tool_calls(args: argparse.Namespace, settings: Settings) -> int:
+    from servers.eval import api
+
     s = _with_roots(settings, args.items)
     _emit(args, api.eval_tool_calls(items_path=args.items, name=args.name, rows=ALL_ROWS, settings=s))
     return 0
 
 
 def _latency(args: argparse.Namespace, settings: Settings) -> int:
+    from servers.eval import api
+
     s = _with_roots(settings, args.transcripts)
     _emit(args, _progress_run("eval latency", lambda progress: api.eval_latency(
         transcripts_path=args.transcripts, probe_requests=args.probe, max_new_tokens=args.max_new_tokens,
@@ -297,6 +320,8 @@ def _latency(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _runs(args: argparse.Namespace, settings: Settings) -> int:
+    from servers.eval import api
+
     listing = api.eval_list_runs(args.kind, args.limit, settings=settings)
     if args.json:
         print(listing.model_dump_json())
@@ -308,6 +333,8 @@ def _runs(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _show(args: argparse.Namespace, settings: Settings) -> int:
+    from servers.eval import api
+
     detail = api.eval_get_run(args.run_id, rows=ALL_ROWS if args.json else 10, settings=settings)
     if args.json:
         print(detail.model_dump_json())
@@ -317,6 +344,8 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
+    from servers.eval import api
+
     info = api.eval_report(args.run_id, settings=settings)
     print(info.model_dump_json() if args.json else info.report_path)
     return 0

@@ -433,7 +433,7 @@ def protocol_examples(workdir: Path) -> list[tuple[str, dict]]:
     run_a = {"q1": {"d1": 2.0, "d2": 1.0}, "q2": {"d4": 2.0, "d3": 1.0}}
     fn = {"name": "get_weather", "description": "Weather for a city",
           "parameters": {"type": "dict", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
-    tiny = 40  # judge reasoning stays short: the shipped 135M model on CPU
+    tiny = 0  # verdicts without reasoning: the shipped 135M model on CPU, twice per transport
     return [
         ("eval_retrieval", {"qrels": qrels, "run": run_a, "ks": [1, 10], "name": "a"}),
         ("eval_kb", {"kb": "eval_protocol", "corpus_path": str(corpus), "qrels": qrels, "top_k": 3, "ks": [1, 3],

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import pytrec_eval
 
-from servers.core.errors import InvalidInput
+from servers.core.errors import AccessDenied, InvalidInput, NotFound
 from servers.eval import api
 from servers.eval.retrieval import evaluate, parse_qrels, parse_run, score_separation
 from tests.eval.conftest import SHARED
@@ -142,5 +142,9 @@ def test_tool_saves_a_run_with_its_trec_file(eval_env) -> None:
     assert result.metrics["mrr"] == 0.75 and result.rows_total == 2 and len(result.per_query) == 1
     folder = eval_env.data_path / "eval" / "runs" / result.run_id
     assert parse_run((folder / "run.trec").read_text()) == {"q1": {"a": 2.0, "c": 1.0}, "q2": {"c": 2.0, "b": 1.0}}
+    with pytest.raises(NotFound, match="no file at"):
+        api.eval_retrieval(qrels_path="missing.tsv", run={"q": {"a": 1.0}}, settings=eval_env)
+    with pytest.raises(AccessDenied, match="outside the allowed roots"):
+        api.eval_retrieval(qrels_path="/etc/passwd", run={"q": {"a": 1.0}}, settings=eval_env)
     with pytest.raises(InvalidInput, match="not both"):
         api.eval_retrieval(qrels={"q": {"a": 1}}, qrels_path="x.tsv", run={"q": {"a": 1.0}}, settings=eval_env)

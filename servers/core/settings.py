@@ -124,7 +124,9 @@ class EvalSettings(Section):
     answer_max_new_tokens: int = Field(default=64, ge=1, le=4096, description="tokens generated per closed question")
     kb_top_k: int = Field(default=100, ge=1, le=1000, description="hits retrieved per query when evaluating a knowledge base")
     kb_modes: list[str] = Field(default_factory=lambda: ["dense", "bm25", "hybrid"], description="search modes compared by eval_kb (add 'rerank')")
-    inline_items: int = Field(default=50, ge=1, description="evaluations with more model-scored items than this run as jobs")
+    inline_items: int = Field(default=50, ge=1, description="evaluations with more model-scored items (KB queries x modes, judged items, ...) than this run as jobs")
+    max_jobs: int = Field(default=1, ge=1, le=64, description="evaluation jobs running at once (DATA_DIR/eval/jobs); the rest queue")
+    wait_cap_s: float = Field(default=600.0, gt=0, description="longest eval_job_status wait per call")
     result_rows: int = Field(default=20, ge=0, le=100_000, description="per-item rows a tool returns unless asked for more")
     report_rows: int = Field(default=200, ge=0, le=100_000, description="per-item rows shown in an HTML report")
 

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from pydantic_core import to_jsonable_python
 
 from servers.core.errors import InvalidInput, NotFound
+from servers.core.jobs import JobRecord, JobState, JobStore, job_store
 from servers.core.roots import resolve_under_roots
 from servers.core.settings import Settings
 from servers.eval import report, retrieval, significance, text, text2sql
@@ -28,6 +30,9 @@ from servers.eval.schemas import (
     CompareResult,
     EvalResult,
     ItemRow,
+    JobList,
+    JobStatus,
+    JudgeReliability,
     JudgeResult,
     KbModeResult,
     KbResult,
@@ -80,12 +85,12 @@ def _save(settings: Settings, kind: Kind, rows: list[ItemRow], *, config: dict[s
           model: str | None = None, primary: str | None = None, name: str | None = None,
           metric_names: list[str] | None = None, extra_metrics: dict[str, float] | None = None,
           figures: dict[str, Any] | None = None, notes: list[str] | None = None,
-          files: dict[str, str | bytes] | None = None) -> RunRecord:
+          files: dict[str, str | bytes] | None = None, run_id: str | None = None) -> RunRecord:
     cfg = settings.eval
     metrics, intervals, counts = summarize(rows, metric_names, confidence=cfg.confidence, seed=cfg.seed)
     metrics.update(extra_metrics or {})
     runs = store(settings)
-    run_id = runs.new_id(kind)
+    run_id = run_id or runs.new_id(kind)
     record = RunRecord(
         id=run_id, kind=kind, name=name, created=now_iso(), model=model,
         primary=primary if primary in metrics else next(iter(metrics), None),
@@ -249,8 +254,10 @@ def eval_kb(
     metrics: list[str] | None = None,
     ks: list[int] | None = None,
     name: str | None = None,
+    background: bool | None = None,
     *,
     settings: Settings,
+    run_id: str | None = None,
     progress: Progress | None = None,
 ) -> KbResult:
     """Search a live knowledge base with every query in each mode and score the runs side by side."""
@@ -271,6 +278,12 @@ def eval_kb(
     items = [q for q in _load_queries(queries, queries_path, settings) if q.id in qrels]
     if not items:
         raise InvalidInput("no query id appears in the qrels: the queries' ids must be the qrels' query ids")
+    job = _maybe_job("eval_kb", "kb", dict(kb=kb, queries=queries, qrels=qrels, queries_path=queries_path,
+                                           qrels_path=qrels_path, corpus_path=corpus_path, modes=modes, top_k=top_k,
+                                           id_field=id_field, metrics=metrics, ks=ks, name=name),
+                     len(items) * len(modes), background, settings, run_id)
+    if job:
+        return _pending(KbResult, "kb", job, len(items), settings, kb=kb)
     known = {d for docs in qrels.values() for d in docs}
     notes: list[str] = []
     if corpus_path:
@@ -330,7 +343,7 @@ def eval_kb(
                        r.separation.threshold if r.separation.threshold is not None else "—", r.seconds_per_query]
                       for r in results]}
     best = max(results, key=lambda r: r.metrics[primary]).mode
-    summary = _save(settings, "kb", side, config={"kb": kb, "modes": modes, "top_k": top_k, "id_field": id_field},
+    summary = _save(settings, "kb", side, run_id=run_id, config={"kb": kb, "modes": modes, "top_k": top_k, "id_field": id_field},
                     inputs={"qrels": qrels, "queries": [q.model_dump() for q in items]}, model=settings.models.embedder,
                     primary=f"{primary}|{best}", name=name or kb, notes=notes,
                     figures={"plots": [grouped, *plots], "tables": {"modes": table}})
@@ -464,8 +477,10 @@ def eval_rag(
     model: str | None = None,
     name: str | None = None,
     rows: int | None = None,
+    background: bool | None = None,
     *,
     settings: Settings,
+    run_id: str | None = None,
     progress: Progress | None = None,
     generator: Any = None,
 ) -> EvalResult:
@@ -481,6 +496,11 @@ def eval_rag(
     threshold = settings.eval.support_threshold if threshold is None else threshold
     if not 0 <= threshold <= 1:
         raise InvalidInput(f"threshold must be between 0 and 1 (got {threshold})")
+    job = _maybe_job("eval_rag", "rag", dict(samples=samples, samples_path=samples_path, tier=tier, metrics=metrics,
+                                             threshold=threshold, model=model, name=name, rows=rows),
+                     len(items) if tier == "judge" else len(items) // 20, background, settings, run_id)
+    if job:
+        return _pending(EvalResult, "rag", job, len(items), settings)
     jm = _judge_model(settings, model, generator) if tier == "judge" else None
     item_rows = rag.evaluate(items, _encoder(settings), tier=tier, threshold=threshold, metrics=metrics,
                              judge=rag.Judge(jm) if jm else None, progress=progress)
@@ -496,7 +516,7 @@ def eval_rag(
                     "rows": [[r.id, c["claim"][:200], c["supported"], c.get("score", "—"),
                               (c.get("evidence") or {}).get("text", "")[:200], "; ".join(c.get("flags", []))]
                              for r in item_rows[: settings.eval.report_rows] for c in r.detail.get("claims", [])]}
-    record = _save(settings, "rag", item_rows, config={"tier": tier, "threshold": threshold, "metrics": metrics,
+    record = _save(settings, "rag", item_rows, run_id=run_id, config={"tier": tier, "threshold": threshold, "metrics": metrics,
                                                        "source": source},
                    inputs={"samples": [s.model_dump() for s in items]}, primary="faithfulness", name=name,
                    model=(jm.generator.name if jm else settings.models.embedder), notes=notes,
@@ -515,8 +535,10 @@ def eval_text2sql(
     timeout_s: float | None = None,
     name: str | None = None,
     rows: int | None = None,
+    background: bool | None = None,
     *,
     settings: Settings,
+    run_id: str | None = None,
     progress: Progress | None = None,
 ) -> EvalResult:
     """Execution accuracy of predicted SQL (from the items, the gold itself, or the text2sql pipeline)."""
@@ -532,6 +554,11 @@ def eval_text2sql(
     if source == "file" and all(not i.predicted for i in loaded):
         raise InvalidInput("no item has a prediction ('predicted' / 'predicted_sql' column): add them, or use "
                            "source='gold' (checks the harness and the gold SQL) or source='pipeline' (generates SQL)")
+    job = _maybe_job("eval_text2sql", "text2sql", dict(items=items, items_path=items_path, databases=databases,
+                                                       source=source, timeout_s=timeout_s, name=name, rows=rows),
+                     len(loaded) if source == "pipeline" else len(loaded) // 100, background, settings, run_id)
+    if job:
+        return _pending(EvalResult, "text2sql", job, len(loaded), settings)
     extra = {}
     for db_name, target in (databases or {}).items():
         extra[db_name] = target if "://" in target else str(resolve(target, settings))  # a file: under the roots
@@ -560,7 +587,7 @@ def eval_text2sql(
 
     item_rows = text2sql.evaluate(loaded, catalog.get, predict, timeout_s=timeout, progress=progress)
     counts = text2sql.taxonomy(item_rows)
-    record = _save(settings, "text2sql", item_rows, metric_names=["execution_accuracy", "valid_sql"],
+    record = _save(settings, "text2sql", item_rows, run_id=run_id, metric_names=["execution_accuracy", "valid_sql"],
                    config={"source": source, "timeout_s": timeout, "databases": sorted({i.database for i in loaded}),
                            "items": where},
                    inputs={"items": [i.model_dump() for i in loaded]}, primary="execution_accuracy", name=name,
@@ -588,8 +615,10 @@ def eval_perplexity(
     stride: int | None = None,
     name: str | None = None,
     rows: int | None = None,
+    background: bool | None = None,
     *,
     settings: Settings,
+    run_id: str | None = None,
     progress: Progress | None = None,
 ) -> EvalResult:
     """Perplexity and bits per byte of texts under a causal LM (sliding window)."""
@@ -606,11 +635,16 @@ def eval_perplexity(
             texts = [raw]
     if not texts:
         raise InvalidInput("the texts list is empty: give at least one text")
+    job = _maybe_job("eval_perplexity", "perplexity", dict(texts=texts, model=model, window=window, stride=stride,
+                                                           name=name, rows=rows),
+                     len(texts) // 5, background, settings, run_id)
+    if job:
+        return _pending(EvalResult, "perplexity", job, len(texts), settings)
     loaded = _lm(settings, model)
     win, step = lm.resolve_window(loaded, window or settings.eval.lm_window, stride or settings.eval.lm_stride)
     item_rows = lm.perplexity(loaded, texts, window=win, stride=min(step, win), progress=progress)
     corpus = lm.corpus_perplexity(item_rows)
-    record = _save(settings, "perplexity", item_rows, metric_names=["perplexity", "bits_per_byte", "nll"],
+    record = _save(settings, "perplexity", item_rows, run_id=run_id, metric_names=["perplexity", "bits_per_byte", "nll"],
                    extra_metrics=corpus, config={"window": win, "stride": step, "model": loaded.name},
                    inputs={"texts": texts}, model=loaded.name, primary="corpus_perplexity", name=name,
                    figures={"plots": [_bars("perplexity per text", {r.id: r.scores["perplexity"] for r in item_rows[:40]
@@ -625,8 +659,10 @@ def eval_choice(
     formats: list[str] | None = None,
     name: str | None = None,
     rows: int | None = None,
+    background: bool | None = None,
     *,
     settings: Settings,
+    run_id: str | None = None,
     progress: Progress | None = None,
 ) -> EvalResult:
     """Multiple-choice accuracy from option log-likelihoods (acc, acc_norm, letter scoring) over prompt formats."""
@@ -637,6 +673,11 @@ def eval_choice(
     formats = list(formats or lm.FORMATS)
     if any("{question}" not in f for f in formats):
         raise InvalidInput("every prompt format must contain '{question}', e.g. 'Question: {question}\\nAnswer:'")
+    job = _maybe_job("eval_choice", "choice", dict(items=items, items_path=items_path, model=model, formats=formats,
+                                                   name=name, rows=rows),
+                     len(loaded_items) * len(formats) // 5, background, settings, run_id)
+    if job:
+        return _pending(EvalResult, "choice", job, len(loaded_items), settings)
     loaded = _lm(settings, model)
     win, _ = lm.resolve_window(loaded, settings.eval.lm_window, 1)
     item_rows = lm.multiple_choice(loaded, loaded_items, formats=formats, window=win, progress=progress)
@@ -646,7 +687,7 @@ def eval_choice(
     per_format = {"headers": ["format", "acc", "acc_norm"],
                   "rows": [[f"f{i}: {fmt!r}", metrics.get(f"acc|f{i}", "—"), metrics.get(f"acc_norm|f{i}", "—")]
                            for i, fmt in enumerate(formats, 1)]}
-    record = _save(settings, "choice", item_rows, metric_names=names, extra_metrics=spread,
+    record = _save(settings, "choice", item_rows, run_id=run_id, metric_names=names, extra_metrics=spread,
                    config={"formats": formats, "letter_format": lm.LETTER_FORMAT, "window": win, "items": where},
                    inputs={"items": [i.model_dump() for i in loaded_items]}, model=loaded.name, primary="acc", name=name,
                    figures={"tables": {"prompt formats": per_format},
@@ -664,8 +705,10 @@ def eval_answers(
     model: str | None = None,
     name: str | None = None,
     rows: int | None = None,
+    background: bool | None = None,
     *,
     settings: Settings,
+    run_id: str | None = None,
     progress: Progress | None = None,
     generator: Any = None,
 ) -> EvalResult:
@@ -673,10 +716,15 @@ def eval_answers(
     from servers.eval import lm
 
     loaded_items, where = load_items(items, items_path, AnswerItem, settings, what="items", path_arg="items_path")
+    job = _maybe_job("eval_answers", "answers", dict(items=items, items_path=items_path, extract=extract,
+                                                     max_new_tokens=max_new_tokens, model=model, name=name, rows=rows),
+                     len(loaded_items), background, settings, run_id)
+    if job:
+        return _pending(EvalResult, "answers", job, len(loaded_items), settings)
     gen = _judge_model(settings, model, generator).generator
     tokens = max_new_tokens or settings.eval.answer_max_new_tokens
     item_rows = lm.closed_answers(gen, loaded_items, extract=extract, max_new_tokens=tokens, progress=progress)
-    record = _save(settings, "answers", item_rows, config={"extract": extract, "max_new_tokens": tokens, "items": where},
+    record = _save(settings, "answers", item_rows, run_id=run_id, config={"extract": extract, "max_new_tokens": tokens, "items": where},
                    inputs={"items": [i.model_dump() for i in loaded_items]}, model=gen.name, primary="exact_match",
                    name=name)
     return _result(record, item_rows, _rows_shown(rows, settings))
@@ -685,7 +733,8 @@ def eval_answers(
 # ---------------------------------------------------------------- judge
 
 
-def _judge_result(settings: Settings, mode: str, item_rows: list[ItemRow], jm: judge.JudgeModel, *, primary: str,
+def _judge_result(settings: Settings, mode: str, item_rows: list[ItemRow], jm: judge.JudgeModel, *, run_id: str | None,
+                  primary: str,
                   inputs: dict[str, Any], name: str | None, rows: int | None, labels: list[tuple[str, str]] | None,
                   ranking: list[dict[str, Any]] | None = None, extra_config: dict[str, Any] | None = None) -> JudgeResult:
     from servers.eval import judge
@@ -697,7 +746,7 @@ def _judge_result(settings: Settings, mode: str, item_rows: list[ItemRow], jm: j
     verdicts = [r.detail.get("verdict") for r in item_rows if r.detail.get("verdict")]
     if verdicts:
         plots.append(_bars("verdicts", {v: float(verdicts.count(v)) for v in ("A", "B", "tie")}, "items"))
-    record = _save(settings, "judge", item_rows, config={"mode": mode, "votes": jm.votes, "reasoning_chars":
+    record = _save(settings, "judge", item_rows, run_id=run_id, config={"mode": mode, "votes": jm.votes, "reasoning_chars":
                                                          jm.reasoning_chars, **(extra_config or {})},
                    inputs=inputs, model=jm.generator.name, primary=primary, name=name, notes=rel.flags,
                    figures={"plots": plots, "reliability": rel.model_dump(),
@@ -729,8 +778,10 @@ def eval_judge_pairwise(
     model: str | None = None,
     name: str | None = None,
     rows: int | None = None,
+    background: bool | None = None,
     *,
     settings: Settings,
+    run_id: str | None = None,
     progress: Progress | None = None,
     generator: Any = None,
 ) -> JudgeResult:
@@ -738,11 +789,18 @@ def eval_judge_pairwise(
     from servers.eval import judge
 
     loaded, _ = load_items(items, items_path, PairItem, settings, what="items", path_arg="items_path")
+    job = _maybe_job("eval_judge_pairwise", "judge", dict(items=items, items_path=items_path, votes=votes,
+                                                          reasoning_chars=reasoning_chars, model=model, name=name,
+                                                          rows=rows), len(loaded) * (votes or 1), background, settings,
+                     run_id)
+    if job:
+        return _pending(JudgeResult, "judge", job, len(loaded), settings, mode='pairwise',
+                        reliability=JudgeReliability(judged=0, invalid=0))
     jm = _judge_with_votes(settings, model, votes, reasoning_chars, generator)
     item_rows = judge.pairwise(jm, loaded, progress)
     labels = [(str(r.detail["verdict"]), str(r.detail["label"])) for r in item_rows
               if r.detail.get("verdict") and r.detail.get("label")]
-    return _judge_result(settings, "pairwise", item_rows, jm, primary="b_win", name=name, rows=rows, labels=labels,
+    return _judge_result(settings, "pairwise", item_rows, jm, run_id=run_id, primary="b_win", name=name, rows=rows, labels=labels,
                          inputs={"items": [i.model_dump() for i in loaded]})
 
 
@@ -755,8 +813,10 @@ def eval_judge_score(
     model: str | None = None,
     name: str | None = None,
     rows: int | None = None,
+    background: bool | None = None,
     *,
     settings: Settings,
+    run_id: str | None = None,
     progress: Progress | None = None,
     generator: Any = None,
 ) -> JudgeResult:
@@ -767,11 +827,18 @@ def eval_judge_score(
     threshold = pass_score or settings.eval.judge_pass_score
     if not 1 <= threshold <= 10:
         raise InvalidInput(f"pass_score must be between 1 and 10 (got {threshold})")
+    job = _maybe_job("eval_judge_score", "judge", dict(items=items, items_path=items_path, votes=votes,
+                                                       pass_score=pass_score, reasoning_chars=reasoning_chars,
+                                                       model=model, name=name, rows=rows),
+                     len(loaded) * (votes or 1), background, settings, run_id)
+    if job:
+        return _pending(JudgeResult, "judge", job, len(loaded), settings, mode='score',
+                        reliability=JudgeReliability(judged=0, invalid=0))
     jm = _judge_with_votes(settings, model, votes, reasoning_chars, generator)
     item_rows = judge.scored(jm, loaded, threshold, progress)
     labels = [(str(r.scores["passed"] == 1.0), str(item.label)) for r, item in zip(item_rows, loaded, strict=True)
               if item.label is not None and "passed" in r.scores]
-    return _judge_result(settings, "score", item_rows, jm, primary="passed", name=name, rows=rows, labels=labels,
+    return _judge_result(settings, "score", item_rows, jm, run_id=run_id, primary="passed", name=name, rows=rows, labels=labels,
                          inputs={"items": [i.model_dump() for i in loaded]}, extra_config={"pass_score": threshold})
 
 
@@ -783,8 +850,10 @@ def eval_judge_rank(
     model: str | None = None,
     name: str | None = None,
     rows: int | None = None,
+    background: bool | None = None,
     *,
     settings: Settings,
+    run_id: str | None = None,
     progress: Progress | None = None,
     generator: Any = None,
 ) -> JudgeResult:
@@ -792,9 +861,16 @@ def eval_judge_rank(
     from servers.eval import judge
 
     loaded, _ = load_items(items, items_path, RankItem, settings, what="items", path_arg="items_path")
+    pairs = sum(len(i.outputs) * (len(i.outputs) - 1) // 2 for i in loaded)
+    job = _maybe_job("eval_judge_rank", "judge", dict(items=items, items_path=items_path, votes=votes,
+                                                      reasoning_chars=reasoning_chars, model=model, name=name,
+                                                      rows=rows), pairs * (votes or 1), background, settings, run_id)
+    if job:
+        return _pending(JudgeResult, "judge", job, len(loaded), settings, mode='rank',
+                        reliability=JudgeReliability(judged=0, invalid=0))
     jm = _judge_with_votes(settings, model, votes, reasoning_chars, generator)
     item_rows, ranking = judge.rank(jm, loaded, progress)
-    return _judge_result(settings, "rank", item_rows, jm, primary="consistent", name=name, rows=rows, labels=None,
+    return _judge_result(settings, "rank", item_rows, jm, run_id=run_id, primary="consistent", name=name, rows=rows, labels=None,
                          ranking=ranking, inputs={"items": [i.model_dump() for i in loaded]})
 
 
@@ -886,6 +962,108 @@ def eval_latency(
                        "latency_s": [r.scores["latency_s"] for r in item_rows if "latency_s" in r.scores]},
                        "xlabel": "seconds"}]})
     return _result(record, item_rows, _rows_shown(rows, settings))
+
+
+# ---------------------------------------------------------------- jobs
+
+JOB_ENTRY = "servers.eval.job"
+JOB_KIND = "eval"
+
+
+def jobs(settings: Settings, *, monitor: bool = True) -> JobStore:
+    """Evaluation jobs under DATA_DIR/eval/jobs (their own queue: a long training never blocks them)."""
+    return job_store(settings.data_path / "eval" / "jobs", max_running=settings.eval.max_jobs, monitor=monitor)
+
+
+def _maybe_job(tool: str, kind: Kind, arguments: dict[str, Any], cost: int, background: bool | None,
+               settings: Settings, run_id: str | None) -> tuple[str, str] | None:
+    """Submit the call as a job when asked to, or when ``cost`` (model-scored items) exceeds ``eval.inline_items``;
+    returns (job id, the run id the job will save) or None to run inline."""
+    if run_id is not None or background is False or (background is None and cost <= settings.eval.inline_items):
+        return None
+    run_id = store(settings).new_id(kind)
+    config = {"tool": tool, "arguments": to_jsonable_python(arguments), "run_id": run_id,
+              "settings": settings.model_dump(mode="json", exclude={"http"})}
+    record = jobs(settings).submit(JOB_KIND, JOB_ENTRY, config, label=f"{tool} -> {run_id}")
+    return record.job_id, run_id
+
+
+def _pending(cls: type[Any], kind: Kind, job: tuple[str, str], n_items: int, settings: Settings, **extra: Any) -> Any:
+    """The result a job-backed call returns at once: where its run will be, and the job to poll."""
+    job_id, run_id = job
+    state = str(jobs(settings, monitor=False).get(job_id, refresh=False).state)
+    path = str(store(settings).root / run_id / "report.html")
+    note = f"running as job {job_id}: follow it with eval_job_status (wait_s to block); the run {run_id} appears when done"
+    if cls is KbResult:
+        return KbResult(run_id=run_id, kb=extra["kb"], queries=n_items, modes=[], best_mode="", primary="", notes=[note],
+                        report_uri=report_uri(run_id), report_path=path, job_id=job_id, state=state)
+    return cls(run_id=run_id, kind=kind, metrics={}, n_items=n_items, n_unscorable=0, rows=[], rows_total=0,
+               notes=[note], report_uri=report_uri(run_id), report_path=path, job_id=job_id, state=state, **extra)
+
+
+def _job_status(record: JobRecord, settings: Settings, timed_out: bool = False) -> JobStatus:
+    progress = jobs(settings, monitor=False).progress(record.job_id) or {}
+    failed = record.state in (JobState.failed, JobState.orphaned)
+    return JobStatus(
+        job_id=record.job_id, state=str(record.state), tool=str(record.config.get("tool", "?")),
+        run_id=str(record.config.get("run_id", "")), label=record.label, step=progress.get("step"),
+        total=progress.get("total"), message=progress.get("message"), created_at=record.created_at,
+        started_at=record.started_at, ended_at=record.ended_at, error=record.error,
+        log_tail=jobs(settings, monitor=False).log_tail(record.job_id, 20) if failed else None,
+        result=record.result, timed_out=timed_out,
+    )
+
+
+def _eval_job(job_id: str, settings: Settings) -> JobRecord:
+    store_ = jobs(settings)
+    if job_id == "latest":
+        newest = store_.list(kind=JOB_KIND, limit=1)
+        if not newest:
+            raise NotFound("no evaluation job has been started yet")
+        return newest[0]
+    record = store_.get(job_id)
+    if record.kind != JOB_KIND:
+        raise NotFound(f"'{job_id}' is not an evaluation job (it is a {record.kind} job)")
+    return record
+
+
+def eval_job_status(job_id: str, wait_s: float = 0.0, *, settings: Settings,
+                    progress: Progress | None = None) -> JobStatus:
+    """An evaluation job's state and progress, and its result once completed; ``wait_s`` blocks up to that
+    long (capped by ``eval.wait_cap_s``) while forwarding progress."""
+    if wait_s < 0:
+        raise InvalidInput(f"wait_s must be >= 0 (got {wait_s})")
+    record = _eval_job(job_id, settings)
+    if wait_s and not record.terminal:
+
+        def on_progress(_record: JobRecord, info: dict[str, Any] | None) -> None:
+            if progress is not None and info:
+                progress(int(info.get("step") or 0), int(info.get("total") or 0), str(info.get("message") or ""))
+
+        record = jobs(settings).wait(record.job_id, timeout_s=min(wait_s, settings.eval.wait_cap_s),
+                                     on_progress=on_progress, poll_s=0.25)
+        return _job_status(record, settings, timed_out=not record.terminal)
+    return _job_status(record, settings)
+
+
+def eval_cancel_job(job_id: str, *, settings: Settings) -> JobStatus:
+    """Stop an evaluation job (a queued one at once, a running one at its next item); no run is saved."""
+    record = _eval_job(job_id, settings)
+    return _job_status(jobs(settings).cancel(record.job_id), settings)
+
+
+def eval_list_jobs(state: str | None = None, limit: int = 50, *, settings: Settings) -> JobList:
+    """Evaluation jobs, newest first."""
+    try:
+        states = [JobState(state)] if state else None
+    except ValueError as exc:
+        raise InvalidInput(f"unknown state '{state}': use one of {', '.join(s.value for s in JobState)}") from exc
+    store_ = jobs(settings)
+    records = store_.list(kind=JOB_KIND, states=states, limit=limit)
+    every = store_.list(kind=JOB_KIND, states=[JobState.running, JobState.queued], limit=1000)
+    return JobList(jobs=[_job_status(r, settings) for r in records],
+                   running=sum(r.state == JobState.running for r in every),
+                   queued=sum(r.state == JobState.queued for r in every))
 
 
 # ---------------------------------------------------------------- runs and reports

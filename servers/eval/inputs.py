@@ -105,6 +105,7 @@ def load_items(inline: list[M] | None, path: str | None, model: type[M], setting
     if inline is not None:
         if not inline:
             raise InvalidInput(f"the {what} list is empty: give at least one item")
-        return list(inline), "inline"
+        raw = [x.model_dump() if isinstance(x, BaseModel) else x for x in inline]  # dicts from a job's config too
+        return validate_items(raw, model, "inline items", rename), "inline"
     text, resolved = read_text(path or "", settings)
     return validate_items(records(text, resolved.name), model, resolved.name, rename), str(resolved)

@@ -72,7 +72,36 @@ class EvalResult(BaseModel):
     notes: list[str] = Field(default_factory=list)
     report_uri: str = Field(description="MCP resource with the HTML report")
     report_path: str = Field(description="the HTML report on disk (self-contained, open it in a browser)")
-    job_id: str | None = Field(default=None, description="set when the evaluation ran as a job")
+    job_id: str | None = Field(default=None, description="set when the evaluation runs as a job")
+    state: str = Field(default="completed", description="'completed', or the job's state when it runs as a job "
+                                                        "(then poll eval_job_status; the run appears under run_id)")
+
+
+# ---------------------------------------------------------------- jobs
+
+
+class JobStatus(BaseModel):
+    job_id: str
+    state: str = Field(description="queued, running, completed, failed, cancelled or orphaned")
+    tool: str = Field(description="the evaluation the job runs")
+    run_id: str = Field(description="the run the job saves when it completes")
+    label: str = ""
+    step: int | None = None
+    total: int | None = None
+    message: str | None = None
+    created_at: float
+    started_at: float | None = None
+    ended_at: float | None = None
+    error: str | None = None
+    log_tail: str | None = Field(default=None, description="the job's last output lines, when it failed")
+    result: dict[str, Any] | None = Field(default=None, description="the tool's result once completed")
+    timed_out: bool = Field(default=False, description="the wait ended before the job did")
+
+
+class JobList(BaseModel):
+    jobs: list[JobStatus]
+    running: int
+    queued: int
 
 
 # ---------------------------------------------------------------- retrieval
@@ -118,6 +147,7 @@ class KbResult(BaseModel):
     report_uri: str
     report_path: str
     job_id: str | None = None
+    state: str = "completed"
 
 
 class QueryItem(Strict):

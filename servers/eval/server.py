@@ -20,6 +20,8 @@ from servers.eval.schemas import (
     ChoiceItem,
     CompareResult,
     EvalResult,
+    JobList,
+    JobStatus,
     JudgeResult,
     KbResult,
     PairItem,
@@ -54,6 +56,8 @@ Model = Annotated[str | None, Field(description="causal LM to use instead of the
 Reasoning = Annotated[int | None, Field(description="cap on the judge's reasoning in characters (default from config)",
                                         ge=0, le=4000)]
 Votes = Annotated[int | None, Field(description="judge votes per order (default from config; >1 samples)", ge=1, le=16)]
+Background = Annotated[bool | None, Field(description="run as a job and return at once (default: only when large; "
+                                                    "then follow it with eval_job_status)")]
 ItemsPath = Annotated[str | None, Field(description="a JSONL, JSON or CSV file of items under the allowed roots")]
 
 
@@ -121,9 +125,10 @@ def build_server(settings: Settings) -> MCPServer:
         metrics: Annotated[list[str] | None, Field(description="retrieval metrics (default: the standard set)")] = None,
         ks: Annotated[list[int] | None, Field(description="cutoffs for the default metrics")] = None,
         name: Name = None,
+        background: Background = None,
     ) -> KbResult:
         return await _run(api.eval_kb, kb, queries, qrels, queries_path, qrels_path, corpus_path, modes, top_k, id_field,
-                          metrics, ks, name, settings=settings, progress=_bridge(ctx))
+                          metrics, ks, name, background, settings=settings, progress=_bridge(ctx))
 
     @app.tool(
         name="eval_compare", title="Compare two runs (significance)", annotations=EVALUATES,
@@ -167,9 +172,10 @@ def build_server(settings: Settings) -> MCPServer:
         model: Model = None,
         name: Name = None,
         rows: Rows = None,
+        background: Background = None,
     ) -> EvalResult:
         return await _run(api.eval_rag, samples, samples_path, tier, metrics, threshold, model, name, rows,
-                          settings=settings, progress=_bridge(ctx))
+                          background, settings=settings, progress=_bridge(ctx))
 
     @app.tool(
         name="eval_text2sql", title="Text-to-SQL execution accuracy", annotations=EVALUATES,
@@ -190,9 +196,10 @@ def build_server(settings: Settings) -> MCPServer:
         timeout_s: Annotated[float | None, Field(description="per-query time limit", gt=0)] = None,
         name: Name = None,
         rows: Rows = None,
+        background: Background = None,
     ) -> EvalResult:
         return await _run(api.eval_text2sql, items, items_path, databases, source, timeout_s, name, rows,
-                          settings=settings, progress=_bridge(ctx))
+                          background, settings=settings, progress=_bridge(ctx))
 
     @app.tool(
         name="eval_perplexity", title="Perplexity of texts", annotations=EVALUATES,
@@ -210,8 +217,10 @@ def build_server(settings: Settings) -> MCPServer:
         stride: Annotated[int | None, Field(description="window step in tokens", ge=1)] = None,
         name: Name = None,
         rows: Rows = None,
+        background: Background = None,
     ) -> EvalResult:
-        return await _run(api.eval_perplexity, texts, texts_path, model, window, stride, name, rows, settings=settings,
+        return await _run(api.eval_perplexity, texts, texts_path, model, window, stride, name, rows, background,
+                          settings=settings,
                           progress=_bridge(ctx))
 
     @app.tool(
@@ -230,8 +239,10 @@ def build_server(settings: Settings) -> MCPServer:
         formats: Annotated[list[str] | None, Field(description="prompt formats containing {question}")] = None,
         name: Name = None,
         rows: Rows = None,
+        background: Background = None,
     ) -> EvalResult:
-        return await _run(api.eval_choice, items, items_path, model, formats, name, rows, settings=settings,
+        return await _run(api.eval_choice, items, items_path, model, formats, name, rows, background,
+                          settings=settings,
                           progress=_bridge(ctx))
 
     @app.tool(
@@ -252,9 +263,10 @@ def build_server(settings: Settings) -> MCPServer:
         model: Model = None,
         name: Name = None,
         rows: Rows = None,
+        background: Background = None,
     ) -> EvalResult:
         return await _run(api.eval_answers, items, items_path, extract, max_new_tokens, model, name, rows,
-                          settings=settings, progress=_bridge(ctx))
+                          background, settings=settings, progress=_bridge(ctx))
 
     @app.tool(
         name="eval_judge_pairwise", title="LLM judge: A vs B", annotations=GENERATES,
@@ -274,8 +286,10 @@ def build_server(settings: Settings) -> MCPServer:
         model: Model = None,
         name: Name = None,
         rows: Rows = None,
+        background: Background = None,
     ) -> JudgeResult:
-        return await _run(api.eval_judge_pairwise, items, items_path, votes, reasoning_chars, model, name, rows, settings=settings,
+        return await _run(api.eval_judge_pairwise, items, items_path, votes, reasoning_chars, model, name, rows,
+                          background, settings=settings,
                           progress=_bridge(ctx))
 
     @app.tool(
@@ -295,9 +309,10 @@ def build_server(settings: Settings) -> MCPServer:
         model: Model = None,
         name: Name = None,
         rows: Rows = None,
+        background: Background = None,
     ) -> JudgeResult:
         return await _run(api.eval_judge_score, items, items_path, votes, pass_score, reasoning_chars, model, name, rows,
-                          settings=settings, progress=_bridge(ctx))
+                          background, settings=settings, progress=_bridge(ctx))
 
     @app.tool(
         name="eval_judge_rank", title="LLM judge: rank N systems", annotations=GENERATES,
@@ -315,8 +330,10 @@ def build_server(settings: Settings) -> MCPServer:
         model: Model = None,
         name: Name = None,
         rows: Rows = None,
+        background: Background = None,
     ) -> JudgeResult:
-        return await _run(api.eval_judge_rank, items, items_path, votes, reasoning_chars, model, name, rows, settings=settings,
+        return await _run(api.eval_judge_rank, items, items_path, votes, reasoning_chars, model, name, rows,
+                          background, settings=settings,
                           progress=_bridge(ctx))
 
     @app.tool(
@@ -370,6 +387,40 @@ def build_server(settings: Settings) -> MCPServer:
     ) -> EvalResult:
         return await _run(api.eval_latency, transcripts_path, probe_requests, prompt, max_new_tokens, model, name, rows,
                           settings=settings, progress=_bridge(ctx))
+
+    @app.tool(
+        name="eval_job_status", title="Follow an evaluation job", annotations=READS,
+        description=(
+            "The state and progress of an evaluation that runs as a job (large ones do), and its full result once "
+            "completed. wait_s blocks up to that many seconds, sending progress notifications. 'latest' names the "
+            "newest job."
+        ),
+    )
+    async def eval_job_status(
+        ctx: Context,
+        job_id: Annotated[str, Field(description="the job id (or 'latest')")],
+        wait_s: Annotated[float, Field(description="seconds to wait for it to finish (0: answer at once)", ge=0)] = 0.0,
+    ) -> JobStatus:
+        return await _run(api.eval_job_status, job_id, wait_s, settings=settings, progress=_bridge(ctx))
+
+    @app.tool(
+        name="eval_cancel_job", title="Cancel an evaluation job",
+        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False),
+        description="Stop an evaluation job: a queued one at once, a running one at its next item; it saves no run.",
+    )
+    async def eval_cancel_job(job_id: Annotated[str, Field(description="the job id (or 'latest')")]) -> JobStatus:
+        return await _run(api.eval_cancel_job, job_id, settings=settings)
+
+    @app.tool(
+        name="eval_list_jobs", title="List evaluation jobs", annotations=READS,
+        description="Evaluation jobs, newest first, with their state, progress and the run each saves.",
+    )
+    async def eval_list_jobs(
+        state: Annotated[Literal["queued", "running", "completed", "failed", "cancelled", "orphaned"] | None,
+                         Field(description="only jobs in this state")] = None,
+        limit: Annotated[int, Field(description="jobs to return", ge=1, le=1000)] = 50,
+    ) -> JobList:
+        return await _run(api.eval_list_jobs, state, limit, settings=settings)
 
     @app.tool(
         name="eval_list_runs", title="List evaluation runs", annotations=READS,
@@ -456,6 +507,11 @@ def protocol_examples(workdir: Path) -> list[tuple[str, dict]]:
         ("eval_tool_calls", {"items": [{"functions": [fn], "calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}],
                                         "expected": [{"get_weather": {"city": ["Oslo"]}}]}]}),
         ("eval_latency", {"probe_requests": 1, "max_new_tokens": 4}),
+        ("eval_text2sql", {"items": [{"database": "shop", "gold": "SELECT COUNT(*) FROM orders"}], "source": "gold",
+                           "background": True}),
+        ("eval_job_status", {"job_id": "latest", "wait_s": 120}),
+        ("eval_list_jobs", {"limit": 5}),
+        ("eval_cancel_job", {"job_id": "latest"}),
         ("eval_list_runs", {"limit": 5}),
         ("eval_get_run", {"run_id": "latest"}),
         ("eval_report", {"run_id": "latest"}),

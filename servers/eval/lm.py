@@ -73,10 +73,10 @@ class TextScore:
 
 
 def _token_nll(lm: LoadedLM, ids: list[int]) -> torch.Tensor:
-    """NLL of ids[1:] given the prefix, one forward pass (float64)."""
+    """NLL of ids[1:] given the prefix, one forward pass (per token in float32, returned as float64)."""
     x = torch.tensor([ids], device=lm.device)
-    logits = lm.model(input_ids=x).logits[0, :-1].double()
-    return -torch.log_softmax(logits, dim=-1).gather(1, x[0, 1:, None]).squeeze(1)
+    logits = lm.model(input_ids=x).logits[0, :-1].float()
+    return torch.nn.functional.cross_entropy(logits, x[0, 1:], reduction="none").double()  # fused, as HF's loss
 
 
 def score_text(lm: LoadedLM, text: str, window: int, stride: int) -> TextScore | None:

@@ -53,7 +53,7 @@ def test_sliding_window_scores_every_token_once(smol: LoadedLM) -> None:
         if end == len(ids):
             break
     score = lm.score_text(smol, TEXT, window=window, stride=stride)
-    assert score.tokens == len(ids) - 1 and score.nll == pytest.approx(total, rel=1e-9)
+    assert score.tokens == len(ids) - 1 and score.nll == pytest.approx(total, rel=1e-5)
     assert lm.score_text(smol, "a", window=8, stride=4) is None  # one token: nothing to predict
     with pytest.raises(InvalidInput, match="stride"):
         lm.resolve_window(smol, 8, 9)

@@ -201,7 +201,12 @@ def eval_retrieval(
 
 
 def _primary(settings: Settings, metrics: dict[str, float]) -> str:
-    return settings.eval.primary_metric if settings.eval.primary_metric in metrics else next(iter(metrics))
+    """The configured primary metric, else the nDCG with the largest cutoff up to 10, else the first metric."""
+    if settings.eval.primary_metric in metrics:
+        return settings.eval.primary_metric
+    ndcgs = sorted((int(m.split("@")[1]), m) for m in metrics if m.startswith("ndcg@"))
+    small = [m for k, m in ndcgs if k <= 10]
+    return small[-1] if small else ndcgs[0][1] if ndcgs else next(iter(metrics))
 
 
 def _trec_text(run: retrieval.Run, tag: str = "quiver") -> str:

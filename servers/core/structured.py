@@ -119,6 +119,11 @@ def _local(generator: LocalGenerator, messages: list[dict[str, Any]], schema: di
     compiled = _grammars.get(generator, schema)
     enc = tok(generator.prompt(messages), return_tensors="pt", add_special_tokens=False).to(lm.device)
     prompt_len = enc["input_ids"].shape[1]
+    context = getattr(lm.model.config, "max_position_embeddings", None)
+    if context and prompt_len + max_new_tokens > context:
+        reason = (f"the prompt ({prompt_len} tokens) plus max_new_tokens ({max_new_tokens}) exceeds the model's "
+                  f"context of {context} tokens; shorten the inputs or use a model with a longer context")
+        return [JsonReply("", None, reason, True) for _ in range(n)]
     eos = stop_ids(tok)
     sample = temperature > 0
     replies = []

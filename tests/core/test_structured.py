@@ -65,6 +65,8 @@ def test_local_model_is_constrained_to_the_schema(smol: Any) -> None:
     assert all(r.ok and r.constrained for r in replies), [r.text for r in replies]
     cut = chat_json(smol, ASK, SCHEMA, max_new_tokens=3)[0]
     assert not cut.ok and "cut off after max_new_tokens=3" in cut.error
+    huge = [{"role": "user", "content": "word " * 9000}]
+    assert "exceeds the model's context" in chat_json(smol, huge, SCHEMA, max_new_tokens=8)[0].error
 
 
 class Recorder(BaseHTTPRequestHandler):

@@ -1,12 +1,13 @@
-"""What the benchmarks share: output, the BEIR data loader and ranking metrics."""
+"""What the benchmarks share: output, the BEIR data loader, and the eval server's ranking metrics."""
 
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
+
+from servers.eval.retrieval import Metric, score_query
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -54,11 +55,9 @@ def doc_text(title: str, text: str) -> str:
 
 
 def ndcg(ranked: list[str], rels: dict[str, int], k: int = 10) -> float:
-    """nDCG@k with linear gain (trec_eval's definition)."""
-    dcg = sum(rels.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
-    ideal = sum(r / math.log2(i + 2) for i, r in enumerate(sorted(rels.values(), reverse=True)[:k]))
-    return dcg / ideal if ideal else 0.0
+    """nDCG@k as the eval server computes it (linear gain, trec_eval's definition)."""
+    return score_query(ranked, rels, [Metric("ndcg", k)])[f"ndcg@{k}"]
 
 
 def recall(ranked: list[str], rels: dict[str, int], k: int = 100) -> float:
-    return len(set(ranked[:k]) & set(rels)) / len(rels) if rels else 0.0
+    return score_query(ranked, rels, [Metric("recall", k)])[f"recall@{k}"]

@@ -95,6 +95,7 @@ class Tools:
         name: str,
         description: str,
         annotations: ToolAnnotations | None = None,
+        title: str | None = None,
     ) -> None:
         """Expose ``fn`` as the tool ``name``: its parameters other than ``settings`` and
         ``progress`` are the tool's arguments (annotate them with ``Field(description=...)``)."""
@@ -119,17 +120,20 @@ class Tools:
         forward.__doc__ = description
         forward.__signature__ = signature.replace(parameters=arguments)  # type: ignore[attr-defined]
         forward.__annotations__ = {p.name: p.annotation for p in arguments} | {"return": signature.return_annotation}
-        self.app.tool(name=name, description=description, annotations=annotations)(adapt_errors(name, forward))
+        self.app.tool(name=name, title=title, description=description, annotations=annotations)(
+            adapt_errors(name, forward)
+        )
 
 
 def tool(
-    app: MCPServer, *, name: str, description: str, annotations: ToolAnnotations | None = None
+    app: MCPServer, *, name: str, description: str, annotations: ToolAnnotations | None = None,
+    title: str | None = None,
 ) -> Callable[[Callable[..., Awaitable[T]]], Callable[..., Awaitable[T]]]:
     """``@tool(app, name=..., description=...)``: register a hand-written async tool function
     with the error adapter (for tools that are not an api function, e.g. in tests)."""
 
     def register(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-        app.tool(name=name, description=description, annotations=annotations)(adapt_errors(name, fn))
+        app.tool(name=name, title=title, description=description, annotations=annotations)(adapt_errors(name, fn))
         return fn
 
     return register

@@ -1,4 +1,5 @@
-"""The serving CLI: ``serve``, ``servers``, ``config`` and ``ingest`` (``python -m servers ...``).
+"""The serving CLI: ``serve``, ``servers``, ``config`` and ``ingest`` (``python -m servers ...``), plus
+the commands capabilities add (``eval``).
 
 Other packages add commands through ``extensions``: functions that receive the
 subparsers and add their own, each with ``set_defaults(func=handler)`` where
@@ -18,8 +19,10 @@ from servers.core.client_configs import CLIENTS, config_roots, render
 from servers.core.errors import QuiverError
 from servers.core.registry import server_names
 from servers.core.settings import Settings, load_settings
+from servers.eval import cli as eval_cli
 
 Extension = Callable[[argparse._SubParsersAction], None]
+CAPABILITY_COMMANDS: tuple[Extension, ...] = (eval_cli.register,)  # capabilities' own commands (quiver eval ...)
 DESCRIPTION = "Quiver: MCP servers for LLM applications (serve them, configure clients, ingest files)."
 
 
@@ -77,7 +80,7 @@ def build_parser(extensions: Iterable[Extension] = ()) -> argparse.ArgumentParse
     servers = sub.add_parser("servers", parents=[common], help="list the servers this install provides")
     servers.set_defaults(func=_servers)
 
-    for extend in extensions:
+    for extend in (*CAPABILITY_COMMANDS, *extensions):
         extend(sub)
     return parser
 

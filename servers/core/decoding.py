@@ -67,11 +67,22 @@ class Decoder:
         """The exact text the model sees: its chat template with the generation prompt."""
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, **template)
 
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` as a prompt (no special tokens added)."""
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
     def compile(self, structural_tag: dict[str, Any]) -> Any:
         """An xgrammar structural tag compiled for this tokenizer (cached, most recent first)."""
+        return self._grammar("tag", structural_tag)
+
+    def compile_json_schema(self, schema: dict[str, Any]) -> Any:
+        """A grammar admitting exactly the JSON values of ``schema`` (no extra whitespace; cached)."""
+        return self._grammar("schema", schema)
+
+    def _grammar(self, kind: str, spec: dict[str, Any]) -> Any:
         import xgrammar as xgr
 
-        key = json.dumps(structural_tag, sort_keys=True)
+        key = kind + json.dumps(spec, sort_keys=True)
         with self._grammar_lock:
             if key in self._grammars:
                 self._grammars.move_to_end(key)
@@ -80,7 +91,10 @@ class Decoder:
                 vocab = getattr(self.model.config, "vocab_size", None) or len(self.tokenizer)
                 info = xgr.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=vocab, stop_token_ids=self.stop_ids)
                 self._compiler = xgr.GrammarCompiler(info)
-            compiled = self._compiler.compile_structural_tag(json.dumps(structural_tag))
+            if kind == "tag":
+                compiled = self._compiler.compile_structural_tag(json.dumps(spec))
+            else:
+                compiled = self._compiler.compile_json_schema(json.dumps(spec), any_whitespace=False, strict_mode=True)
             self._grammars[key] = compiled
             if len(self._grammars) > GRAMMAR_CACHE:
                 self._grammars.popitem(last=False)

@@ -10,9 +10,9 @@ Everything MCP-specific that a server needs besides its tool declarations lives 
   message)`` callback (called in a worker thread) to MCP progress notifications.
 * :class:`Tools`, which declares a capability's ``api.py`` functions as tools: the tool's
   arguments are the function's own (names, types, defaults, descriptions), ``settings`` is
-  bound by the server, ``progress`` is fed from the request, the call runs in a thread and
-  its errors go through the adapter. A ``server.py`` is then only names, descriptions and
-  annotations.
+  bound by the server, ``progress`` is fed from the request, keyword-only parameters (seams
+  for Python callers) are not offered, the call runs in a thread and its errors go through
+  the adapter. A ``server.py`` is then only names, descriptions and annotations.
 """
 
 from __future__ import annotations
@@ -97,12 +97,14 @@ class Tools:
         annotations: ToolAnnotations | None = None,
         title: str | None = None,
     ) -> None:
-        """Expose ``fn`` as the tool ``name``: its parameters other than ``settings`` and
-        ``progress`` are the tool's arguments (annotate them with ``Field(description=...)``)."""
+        """Expose ``fn`` as the tool ``name``: its ordinary parameters other than ``settings`` are the
+        tool's arguments (annotate them with ``Field(description=...)``). ``settings`` and ``progress``
+        are filled in; keyword-only parameters (after ``*``) are for Python callers and keep their defaults."""
         signature = inspect.signature(fn, eval_str=True)
         takes = set(signature.parameters)
         arguments = [
-            p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in signature.parameters.values() if p.name not in BOUND
+            p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in signature.parameters.values()
+            if p.name not in BOUND and p.kind == inspect.Parameter.POSITIONAL_OR_KEYWORD
         ]
         if "progress" in takes:
             arguments.append(inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context))

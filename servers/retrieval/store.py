@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 
 from servers.core.errors import ConfigError, InvalidInput, NotFound, QuiverError
 from servers.core.settings import Settings
+from servers.core.text import one_line
 
 log = logging.getLogger(__name__)
 # pymilvus logs every failed RPC with a traceback at ERROR; we translate those errors ourselves.
@@ -170,7 +171,7 @@ class Store:
                     "retrieval.milvus_uri to a Milvus server shared by several processes"
                 ) from exc
             raise ConfigError(
-                f"cannot open Milvus at {uri!r}: {_short(exc)}; check retrieval.milvus_uri / milvus_token"
+                f"cannot open Milvus at {uri!r}: {one_line(exc, 400)}; check retrieval.milvus_uri / milvus_token"
             ) from exc
 
     # ------------------------------------------------------------ plumbing
@@ -187,7 +188,7 @@ class Store:
         except QuiverError:
             raise
         except MilvusException as exc:
-            raise QuiverError(f"Milvus refused {what}: {_short(getattr(exc, 'message', None) or exc)}") from exc
+            raise QuiverError(f"Milvus refused {what}: {one_line(getattr(exc, 'message', None) or exc, 400)}") from exc
 
     def collection(self, kb: str) -> str:
         return PREFIX + validate_kb_name(kb)
@@ -421,11 +422,6 @@ class Store:
         )
         # BM25 scores are non-negative; some Milvus builds report them negated (as distances).
         return [[(h["id"], abs(float(h["distance"])), h["entity"]) for h in hits] for hits in res]
-
-
-def _short(exc: object, limit: int = 400) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 _stores: dict[tuple[str, str], Store] = {}

@@ -4,7 +4,9 @@ Everything MCP-specific that a server needs besides its tool declarations lives 
 
 * :func:`adapt_errors`, the one error adapter: a :class:`QuiverError` becomes a tool error
   carrying its message (the model reads it and fixes the call); any other exception is a
-  bug, logged with its traceback here, and the client sees only a generic message.
+  bug, logged with its traceback here, and the client sees only a generic message. Both
+  pass through :func:`~servers.core.text.safe_text`: inputs quoted in a message are
+  escaped (terminal codes, NUL, bidi overrides) and a huge one is cut.
 * :func:`in_thread`, the one way blocking library work leaves the event loop.
 * :func:`progress_reporter`, the one bridge from a library's ``progress(done, total,
   message)`` callback (called in a worker thread) to MCP progress notifications.
@@ -21,6 +23,7 @@ import contextlib
 import functools
 import inspect
 import logging
+import traceback
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar
@@ -37,10 +40,12 @@ from mcp.types import ToolAnnotations
 from servers.core.errors import QuiverError
 from servers.core.progress import Progress
 from servers.core.settings import Settings
+from servers.core.text import safe_text
 
 log = logging.getLogger("quiver.tools")
 T = TypeVar("T")
 INTERNAL_ERROR = "internal error (the server logged the details); retry once, or report it if it persists"
+LOGGED_CHARS = 20_000  # a traceback logged for a bug keeps its start and end (inputs can be megabytes)
 BOUND = ("settings", "progress")  # api parameters the server fills in, never shown to the model
 
 
@@ -52,11 +57,12 @@ def adapt_errors(name: str, fn: Callable[..., Awaitable[T]]) -> Callable[..., Aw
         try:
             return await fn(*args, **kwargs)
         except QuiverError as exc:
-            raise ToolError(str(exc)) from exc
+            raise ToolError(safe_text(exc)) from exc
         except (MCPError, ToolError):
             raise
-        except Exception:
-            log.exception("tool %r failed with an unexpected error", name)
+        except Exception as exc:
+            log.error("tool %r failed with an unexpected error:\n%s", name, safe_text(
+                "".join(traceback.format_exception(exc)), LOGGED_CHARS))
             raise ToolError(INTERNAL_ERROR) from None
 
     return adapted

@@ -17,7 +17,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from servers.core.errors import InvalidInput
+from servers.core.errors import InvalidInput, TooLarge
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 # End-of-turn tokens of common chat formats (ChatML, Llama 3, Phi); decoding stops at any of them.
 END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<|endoftext|>")
 GRAMMAR_CACHE = 64
+# A prompt this many times longer (in characters) than the context cannot fit: refused before tokenizing it.
+MAX_CHARS_PER_TOKEN = 64
 
 
 @dataclass
@@ -66,6 +68,11 @@ class Decoder:
     def prompt(self, messages: list[dict[str, Any]], **template: Any) -> str:
         """The exact text the model sees: its chat template with the generation prompt."""
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, **template)
+
+    def context_tokens(self) -> int | None:
+        """The model's context length in tokens (prompt plus new tokens), when its config says."""
+        value = getattr(self.model.config, "max_position_embeddings", None)
+        return int(value) if isinstance(value, int) and value > 0 else None
 
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` as a prompt (no special tokens added)."""
@@ -128,8 +135,13 @@ class Decoder:
             raise InvalidInput("grammar-constrained decoding takes one sample at a time (n = 1)")
         tok = self.tokenizer
         device = self.lm.device
+        context = self.context_tokens()
+        if context and len(prompt) > context * MAX_CHARS_PER_TOKEN:
+            raise _too_long(f"{len(prompt):,} characters", context, max_new_tokens)
         ids = tok(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"].to(device)
         n_prompt = int(ids.shape[1])
+        if context and n_prompt + max_new_tokens > context:
+            raise _too_long(f"{n_prompt:,} tokens", context, max_new_tokens)
         ids = ids.repeat(n, 1)
         matcher = bitmask = xgr = None
         if grammar is not None:
@@ -186,6 +198,13 @@ class Decoder:
                 ids = torch.tensor([[t if not done[r] else self._pad] for r, t in enumerate(tokens)], device=device)
         final = [tok.decode(row, skip_special_tokens=True) for row in out_ids]
         return Decoded(texts=final, prompt_tokens=n_prompt, new_tokens=sum(map(len, out_ids)), ttft_s=ttft)
+
+
+def _too_long(size: str, context: int, max_new_tokens: int) -> TooLarge:
+    return TooLarge(
+        f"the prompt ({size}) plus {max_new_tokens} new tokens does not fit the model's context of {context} "
+        "tokens; shorten the inputs (question, documents, instructions) or configure a model with a longer context"
+    )
 
 
 _decoders: dict[int, Decoder] = {}

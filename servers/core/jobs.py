@@ -326,12 +326,12 @@ class JobStore:
         e.g. ``[python, "-m", "accelerate.commands.launch", "--num_processes", "2"]``.
         ``env`` adds environment variables for the job's process.
         """
-        if not MODULE_RE.match(entry):
+        if not MODULE_RE.fullmatch(entry):
             raise InvalidInput(f"entry '{entry}' is not a dotted module name")
-        if not kind or not MODULE_RE.match(kind):
+        if not kind or not MODULE_RE.fullmatch(kind):
             raise InvalidInput(f"job kind '{kind}' must be a short identifier such as 'finetune'")
         job_id = job_id or f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-        if not JOB_ID_RE.match(job_id):
+        if not JOB_ID_RE.fullmatch(job_id):
             raise InvalidInput(
                 f"job id '{job_id}' is not valid: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
             )

@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from servers.core.errors import ConfigError, NotFound
+from servers.core.errors import ConfigError, InvalidInput, NotFound
 from servers.core.settings import Settings
-from servers.core.text import one_line
+from servers.core.text import one_line, safe_text
 
 if TYPE_CHECKING:
     import torch
@@ -218,6 +218,38 @@ def resolve(name: str, kind: Kind) -> ModelSource:
     if _looks_like_path(name):
         raise NotFound(f"model '{name}' not found: {path.resolve()} does not exist; {_fix_hint(kind)}")
     return ModelSource(name, "hub", name)
+
+
+def configured_model(name: str | None, kind: Kind, settings: Settings, *, argument: str = "model") -> str | None:
+    """What a tool call's model argument ``name`` stands for: None (the configured default) stays None;
+    a name must be one the configuration offers for ``kind`` (a shipped short name, a key of
+    ``models.named``, or the value of the ``models`` key for ``kind``) and comes back as the location to
+    load. Paths and hub ids come from the config only, never from a call; the error says which names
+    exist and nothing about whether a path does."""
+    if name is None:
+        return None
+    wanted = name.strip()
+    offered = _offered_models(kind, settings)
+    if wanted in offered:
+        return offered[wanted]
+    short = ALIASES.get(wanted.lower(), wanted.lower())
+    if short in offered:
+        return offered[short]
+    raise InvalidInput(
+        f"{argument} {safe_text(name, 80)!r} is not a configured {kind.replace('_', ' ')}: give one of "
+        f"{', '.join(sorted(offered)) or '(none)'} or leave it out for the default. Paths and hub ids are "
+        f"not accepted in a call: name the model in the config ({CONFIG_KEY[kind]}, or models.named = "
+        "{NAME = \"/path/or/hub-id\"}) and pass its name"
+    )
+
+
+def _offered_models(kind: Kind, settings: Settings) -> dict[str, str]:
+    offered = {short: short for short, spec in SHIPPED.items() if kind in spec.kinds}
+    offered.update(settings.models.named)
+    configured = getattr(settings.models, kind)
+    if configured:
+        offered[configured] = configured
+    return offered
 
 
 # ---------------------------------------------------------------- cache

@@ -17,11 +17,31 @@ from typing import NamedTuple
 from urllib.parse import unquote, urlparse
 
 from servers.core.errors import AccessDenied, ConfigError, InvalidInput, NotFound, TooLarge
+from servers.core.text import safe_text
 
 log = logging.getLogger("quiver.roots")
 MB = 1024 * 1024
 ROOTS_HINT = "start the server with --root FOLDER (repeatable) or list the folder in `roots` in the config"
 _warned: set[Path] = set()
+MAX_PATH_CHARS = 4096  # PATH_MAX on Linux: a longer path cannot name a file
+
+
+class Roots(list[Path]):
+    """The readable folders (a list of resolved paths, the data dir last) and the read policy that
+    goes with them: ``internal`` paths Quiver keeps for itself inside them (the Milvus Lite store,
+    job stores, model caches: never readable through a tool even though the data dir is a root),
+    and ``follow_hardlinks`` (False: a file with more than one hard link is refused, since a link
+    inside a root may point at a file outside)."""
+
+    def __init__(self, paths: Sequence[Path] = (), *, internal: Sequence[Path] = (), follow_hardlinks: bool = True):
+        super().__init__(paths)
+        self.internal = tuple(internal)
+        self.follow_hardlinks = follow_hardlinks
+
+
+def _shown(value: object) -> str:
+    """A path or URI as quoted in an error message: escaped, and cut when huge."""
+    return safe_text(value, 300)
 
 
 def check_size(size: int, max_mb: float, name: str, limit_key: str = "parse.max_file_mb") -> None:
@@ -44,7 +64,9 @@ def broad_root(path: Path) -> str | None:
     return "the home directory" if path == home else None
 
 
-def allowed_roots(roots: Sequence[str], data_dir: Path) -> list[Path]:
+def allowed_roots(
+    roots: Sequence[str], data_dir: Path, *, internal: Sequence[Path] = (), follow_hardlinks: bool = True,
+) -> Roots:
     """The folders a server may read: each configured root, resolved, then ``data_dir``.
 
     With no root configured only the data dir is readable. A root that is ``/`` or the home
@@ -71,26 +93,49 @@ def allowed_roots(roots: Sequence[str], data_dir: Path) -> list[Path]:
             paths.append(path)
     if data_dir not in paths:
         paths.append(data_dir)
-    return paths
+    return Roots(paths, internal=internal, follow_hardlinks=follow_hardlinks)
 
 
 def _as_path(path_or_uri: str) -> Path:
     text = path_or_uri.strip()
     if not text:
         raise InvalidInput("empty path: give a file path under the allowed roots or a file:// URI")
+    if len(text) > MAX_PATH_CHARS:
+        raise InvalidInput(
+            f"path is {len(text):,} characters long, more than any file path can be ({MAX_PATH_CHARS}): "
+            f"{_shown(text)}"
+        )
     if "\x00" in text:
-        raise InvalidInput("path contains a NUL byte")
+        raise InvalidInput(f"path contains a NUL byte: {_shown(text)}")
     if "://" in text:
         parsed = urlparse(text)
         if parsed.scheme != "file":
-            raise InvalidInput(f"unsupported URI scheme '{parsed.scheme}://': use a local path or a file:// URI")
+            raise InvalidInput(f"unsupported URI scheme '{_shown(parsed.scheme)}://': use a local path or a file:// URI")
         if parsed.netloc not in ("", "localhost"):
-            raise InvalidInput(f"file URI host '{parsed.netloc}' is not local: use file:///absolute/path")
-        return Path(unquote(parsed.path))
-    return Path(text).expanduser()
+            raise InvalidInput(f"file URI host '{_shown(parsed.netloc)}' is not local: use file:///absolute/path")
+        text = unquote(parsed.path)
+        if "\x00" in text:
+            raise InvalidInput("file URI contains an encoded NUL byte (%00)")
+        return Path(text)
+    if text.startswith("~"):
+        try:
+            return Path(text).expanduser()
+        except RuntimeError as exc:  # ~user that does not exist
+            raise NotFound(f"cannot expand {_shown(text)}: {exc}") from None
+    return Path(text)
 
 
-def resolve_under_roots(path_or_uri: str, roots: list[Path], *, must_exist: bool = True) -> Path:
+def _path_error(path_or_uri: object, exc: OSError) -> InvalidInput:
+    """An OSError met while resolving or checking a path (too long, a loop, a bad name), as a clear error."""
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno == errno.ENAMETOOLONG:
+        reason = "a name in it is longer than the file system allows (255 bytes per name)"
+    elif exc.errno == errno.ELOOP:
+        reason = "it runs into a loop of symbolic links"
+    return InvalidInput(f"cannot use the path {_shown(path_or_uri)}: {reason}")
+
+
+def resolve_under_roots(path_or_uri: str, roots: Sequence[Path], *, must_exist: bool = True) -> Path:
     """Resolve a path or ``file://`` URI (symlinks followed) and refuse it unless it lies under a root.
 
     Relative paths are taken from the first root.
@@ -98,20 +143,34 @@ def resolve_under_roots(path_or_uri: str, roots: list[Path], *, must_exist: bool
     path = _as_path(path_or_uri)
     if not path.is_absolute():
         path = roots[0] / path
-    resolved = path.resolve()
-    if not _under(resolved, roots):
-        shown = ", ".join(str(r) for r in roots)
-        raise AccessDenied(
-            f"'{path_or_uri}' resolves to {resolved}, outside the allowed roots ({shown}); "
-            f"use a file inside a root, or {ROOTS_HINT}"
-        )
-    if must_exist and not resolved.exists():
-        raise NotFound(f"no file at {resolved}: check the path (relative paths start at {roots[0]})")
+    try:
+        resolved = path.resolve()
+        if not _under(resolved, roots):
+            shown = ", ".join(str(r) for r in roots)
+            raise AccessDenied(
+                f"'{_shown(path_or_uri)}' resolves to {_shown(resolved)}, outside the allowed roots ({shown}); "
+                f"use a file inside a root, or {ROOTS_HINT}"
+            )
+        _check_not_internal(resolved, roots, path_or_uri)
+        if must_exist and not resolved.exists():
+            raise NotFound(f"no file at {_shown(resolved)}: check the path (relative paths start at {roots[0]})")
+    except OSError as exc:
+        raise _path_error(path_or_uri, exc) from None
     return resolved
 
 
 def _under(path: Path, roots: Sequence[Path]) -> bool:
     return any(path == root or path.is_relative_to(root) for root in roots)
+
+
+def _check_not_internal(path: Path, roots: Sequence[Path], asked: object) -> None:
+    """Refuse a path inside Quiver's own files (see :class:`Roots`)."""
+    for inner in getattr(roots, "internal", ()):
+        if path == inner or path.is_relative_to(inner):
+            raise AccessDenied(
+                f"'{_shown(asked)}' is inside {inner}, which Quiver keeps for itself (its knowledge-base store, "
+                "jobs or model cache): tools do not read it; use a file of your own"
+            )
 
 
 def _opened_path(fd: int) -> Path | None:
@@ -142,7 +201,7 @@ def read_under_roots(
     checked path) and reads the bytes from that descriptor: a folder swapped for a symlink to
     ``/etc`` between a check and the read is refused, and the bytes returned are the bytes of
     the file that was checked."""
-    resolved = resolve_under_roots(str(path_or_uri), list(roots))
+    resolved = resolve_under_roots(str(path_or_uri), roots)
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
         fd = os.open(resolved, flags)
@@ -161,6 +220,7 @@ def read_under_roots(
                     f"{resolved} now leads to {real}, outside the allowed roots (a folder on the way was "
                     "replaced while it was read); refusing it"
                 )
+            _check_not_internal(real, roots, resolved)
         else:
             try:
                 now = os.stat(resolved)
@@ -172,6 +232,11 @@ def read_under_roots(
             raise InvalidInput(f"{resolved} is a folder, not a file: give a file (or a folder where folders are accepted)")
         if not stat.S_ISREG(info.st_mode):
             raise InvalidInput(f"{resolved} is not a regular file (a device, pipe or socket cannot be read)")
+        if info.st_nlink > 1 and not getattr(roots, "follow_hardlinks", True):
+            raise AccessDenied(
+                f"{resolved} has {info.st_nlink} hard links and follow_hardlinks is off: a hard link inside a root "
+                "can be the same file as one outside it; copy the file instead of linking it"
+            )
         if max_bytes is not None:
             check_size(info.st_size, max_bytes / MB, resolved.name, limit_key)
         chunks, size = [], 0

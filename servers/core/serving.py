@@ -1,10 +1,14 @@
 """Run registered servers over stdio or streamable HTTP.
 
 HTTP: one server at ``/mcp`` or every server in one process at ``/NAME/mcp``; binds
-127.0.0.1 by default; keeps the SDK's Host/Origin (DNS-rebinding) checks with the
-configured allow-lists and its request-body limit (413); optional bearer token (401
-without it); ``GET`` on an MCP path is answered by the transport (a stream, or 4xx
-other than 404), never "not found".
+127.0.0.1 by default; Host/Origin (DNS-rebinding) checks with the configured allow-lists on
+every path, ``name:*`` matching a numeric port only (:mod:`servers.core.http_guards`; the SDK's
+own check stays behind it), its request-body limit (413); optional bearer token (401 without
+it); header and body read deadlines and a per-client connection cap in the HTTP protocol
+itself; ``GET`` on an MCP path is answered by the transport (a stream, or 4xx other than 404),
+never "not found"; ``GET /healthz`` answers ``{"status": "ok"}`` and nothing more.
+
+stdio: a line guard answers every line the SDK would silently drop (:mod:`servers.core.stdio`).
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from servers.core.http_guards import HostOriginGuard, guarded_protocol
 from servers.core.registry import build_server, server_names
 from servers.core.settings import Settings
 
 log = logging.getLogger("quiver")
+HEALTH_PATH = "/healthz"
 
 
 def configure_logging(level: str) -> None:
@@ -40,11 +46,14 @@ def configure_logging(level: str) -> None:
 
 
 def run_stdio(name: str, settings: Settings) -> None:
-    serve_stdio(build_server(name, settings))
+    serve_stdio(build_server(name, settings), settings)
 
 
-def serve_stdio(app: MCPServer) -> None:
-    anyio.run(app.run_stdio_async)
+def serve_stdio(app: MCPServer, settings: Settings | None = None) -> None:
+    """Serve over stdin/stdout; every line the SDK would drop gets a JSON-RPC error (:mod:`servers.core.stdio`)."""
+    from servers.core.stdio import run_stdio as guarded
+
+    anyio.run(guarded, app, int((settings or Settings()).stdio.max_message_mb * 1024 * 1024))
 
 
 class BearerTokenMiddleware:
@@ -55,7 +64,7 @@ class BearerTokenMiddleware:
         self.expected = f"Bearer {token}".encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] != "/healthz":
+        if scope["type"] == "http" and scope["path"] != HEALTH_PATH:
             given = dict(scope["headers"]).get(b"authorization", b"")
             if not hmac.compare_digest(given, self.expected):
                 response = JSONResponse(
@@ -84,7 +93,6 @@ def http_app(names: list[str], settings: Settings, *, prefixed: bool | None = No
 
 def asgi_app(apps: dict[str, MCPServer], settings: Settings, *, prefixed: bool) -> ASGIApp:
     """Wrap built MCP servers in Quiver's HTTP layer (routes, Host/Origin, body limit, token, health)."""
-    names = list(apps)
     servers = list(apps.values())
     routes: list[BaseRoute] = []
     for name, server in apps.items():
@@ -98,9 +106,9 @@ def asgi_app(apps: dict[str, MCPServer], settings: Settings, *, prefixed: bool) 
         routes.extend(sub.routes)
 
     async def health(_request: Any) -> JSONResponse:
-        return JSONResponse({"status": "ok", "servers": names})
+        return JSONResponse({"status": "ok"})  # no token needed, so it tells nothing else
 
-    routes.append(Route("/healthz", health, methods=["GET"]))
+    routes.append(Route(HEALTH_PATH, health, methods=["GET"]))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -112,7 +120,7 @@ def asgi_app(apps: dict[str, MCPServer], settings: Settings, *, prefixed: bool) 
     app: ASGIApp = Starlette(routes=routes, lifespan=lifespan)
     if settings.http.token:
         app = BearerTokenMiddleware(app, settings.http.token)
-    return app
+    return HostOriginGuard(app, settings.http.allowed_hosts, settings.http.allowed_origins)
 
 
 def run_http(name: str, settings: Settings) -> None:
@@ -129,10 +137,13 @@ def serve_asgi(app: ASGIApp, names: list[str], settings: Settings, *, prefixed: 
         file=sys.stderr,
         flush=True,
     )
+    limits = settings.http
     uvicorn.run(
         app,
         host=settings.http.host,
         port=settings.http.port,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=2,
+        http=guarded_protocol(header_timeout_s=limits.header_timeout_s, body_timeout_s=limits.body_timeout_s,
+                              max_per_client=limits.max_connections_per_client),
     )

@@ -18,11 +18,14 @@ import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from servers.core.errors import ConfigError, validation_message
+
+if TYPE_CHECKING:
+    from servers.core.roots import Roots
 
 PROJECT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "quiver.toml"
 SETTINGS_ENV = "QUIVER_SETTINGS_JSON"
@@ -45,12 +48,27 @@ class HttpSettings(Section):
     )
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     stateless: bool = False
+    header_timeout_s: float = Field(default=10.0, gt=0, description="a request's headers must arrive within this (408 and closed otherwise)")
+    body_timeout_s: float = Field(default=30.0, gt=0, description="a request's body must arrive within this after its headers")
+    max_connections_per_client: int = Field(default=64, ge=1, description="open connections one client address may hold (503 beyond)")
+
+
+class StdioSettings(Section):
+    max_message_mb: float = Field(
+        default=100.0, gt=0, description="longest JSON-RPC line accepted over stdio (invalid-request error beyond)"
+    )
 
 
 class ModelSettings(Section):
     embedder: str = Field(default="minilm", description="short name, local folder or hub id")
     causal_lm: str = Field(default="smollm2", description="short name, local folder or hub id")
     cross_encoder: str | None = Field(default=None, description="local folder or hub id of a cross-encoder")
+    named: dict[str, str] = Field(
+        default_factory=dict,
+        description="more models tool calls may name: short name -> local folder, .gguf file or hub id "
+        "(a call names a model only by a name configured here, by a shipped name, or as the value of "
+        "embedder / causal_lm / cross_encoder; never by a path or hub id of its own)",
+    )
     device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
     batch_size: int = Field(default=64, ge=1)
@@ -111,6 +129,10 @@ class RetrievalSettings(Section):
     ingest_batch: int = Field(default=512, ge=1, description="chunks embedded and upserted together")
     embed_title: bool = Field(default=True, description="embed each chunk with its document title and heading path in front")
     rewrite_max_tokens: int = Field(default=64, ge=8, le=1024, description="tokens the generator may write per query rewrite (multi_query, hyde)")
+    max_metadata_bytes: int = Field(
+        default=8192, ge=256, le=60_000,
+        description="largest metadata object (as JSON) per document; it is stored on every chunk",
+    )
 
 
 class RerankSettings(Section):
@@ -119,6 +141,7 @@ class RerankSettings(Section):
         description="rerank method used when a call names none (SciFact train, dense top-50: +0.046 nDCG@10)",
     )
     max_documents: int = Field(default=1000, ge=1)
+    max_query_chars: int = Field(default=4000, ge=16, description="longest query a rerank call accepts")
 
 
 class Text2SqlSettings(Section):
@@ -184,8 +207,14 @@ class Settings(Section):
         description="folders whose files servers may read (the data dir is always added); none = the data dir only, "
         "never the working directory",
     )
+    follow_hardlinks: bool = Field(
+        default=True,
+        description="read files that have more than one hard link; false refuses them (a hard link inside a root "
+        "can be the same file as one outside it)",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     http: HttpSettings = Field(default_factory=HttpSettings)
+    stdio: StdioSettings = Field(default_factory=StdioSettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
     parse: ParseSettings = Field(default_factory=ParseSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
@@ -198,11 +227,26 @@ class Settings(Section):
     def data_path(self) -> Path:
         return Path(self.data_dir).expanduser().resolve()
 
-    def root_paths(self) -> list[Path]:
-        """The configured roots, resolved, then the data dir (see :func:`servers.core.roots.allowed_roots`)."""
+    def root_paths(self) -> Roots:
+        """The configured roots, resolved, then the data dir, with the read policy (Quiver's own files
+        refused, hard links per ``follow_hardlinks``; see :class:`servers.core.roots.Roots`)."""
         from servers.core.roots import allowed_roots
 
-        return allowed_roots(self.roots, self.data_path)
+        return allowed_roots(self.roots, self.data_path, internal=self.internal_paths(),
+                             follow_hardlinks=self.follow_hardlinks)
+
+    def internal_paths(self) -> list[Path]:
+        """What Quiver keeps for itself in the data dir (and elsewhere): the Milvus Lite store, the job
+        stores, the model cache, the few-shot example stores, host logs. No tool reads these as files."""
+        data = self.data_path
+        paths = [data / "milvus.db", data / "models", data / "jobs", data / "eval" / "jobs",
+                 data / "text2sql" / "examples", data / "host" / "logs"]
+        uri = self.retrieval.milvus_uri
+        if uri and "://" not in uri:
+            paths.append(Path(uri).expanduser().resolve())
+        if self.models.cache_dir:
+            paths.append(Path(self.models.cache_dir).expanduser().resolve())
+        return paths
 
 
 SHORTCUTS = {"QUIVER_DATA_DIR": ("data_dir",), "QUIVER_HTTP_TOKEN": ("http", "token")}

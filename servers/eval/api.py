@@ -18,10 +18,12 @@ import numpy as np
 from pydantic import Field
 from pydantic_core import to_jsonable_python
 
-from servers.core.errors import InvalidInput, NotFound
+from servers.core.errors import AccessDenied, InvalidInput, NotFound
 from servers.core.jobs import JobRecord, JobState, JobStore, job_store
+from servers.core.models import configured_model
 from servers.core.roots import resolve_under_roots
 from servers.core.settings import Settings
+from servers.core.text import safe_text
 from servers.eval import report, retrieval, significance, text, text2sql
 from servers.eval.inputs import load_items, one_of, read_text, resolve
 from servers.eval.runs import RunStore, digest, now_iso, report_uri, summarize
@@ -62,12 +64,15 @@ Progress = Callable[[int, int, str], None]
 # argument types shared by the tools (the MCP input schema reads their descriptions)
 Name = Annotated[str | None, Field(description="a label for the run (shown in listings and the report)")]
 Rows = Annotated[int | None, Field(description="per-item rows to return (default from config; all are saved)", ge=0)]
-Model = Annotated[str | None, Field(description="causal LM to use instead of the configured one (short name, folder)")]
+Model = Annotated[str | None, Field(description="name of a configured causal LM to use instead of the default "
+                                           "(models.causal_lm, models.named or a shipped name; never a path)")]
 Reasoning = Annotated[int | None, Field(description="cap on the judge's reasoning in characters (default from config)",
                                         ge=0, le=4000)]
 Votes = Annotated[int | None, Field(description="judge votes per order (default from config; >1 samples)", ge=1, le=16)]
 Background = Annotated[bool | None, Field(description="run as a job and return at once (default: only when large; "
-                                                    "then follow it with eval_job_status)")]
+                                                    "then follow it with eval_job_status); false refuses large inputs")]
+PROBE_TOKENS = 8192  # tokens a latency probe may generate in all (it runs inline)
+PERPLEXITY_CHARS_PER_ITEM = 20_000  # text that weighs like one model-scored item (about 10 windows) for inline_items
 ItemsPath = Annotated[str | None, Field(description="a JSONL, JSON or CSV file of items under the allowed roots")]
 KB_MODES = ("dense", "bm25", "hybrid", "rerank")
 LOWER_IS_BETTER = {"perplexity", "bits_per_byte", "nll", "corpus_perplexity", "corpus_bits_per_byte", "repetition_rate",
@@ -475,8 +480,9 @@ def _judge_model(settings: Settings, model: str | None, generator: Any = None) -
     cfg = settings.eval
     if generator is None:
         if model:
+            location = configured_model(model, "causal_lm", settings)
             settings = settings.model_copy(deep=True)
-            settings.models.causal_lm = model
+            settings.models.causal_lm = location or settings.models.causal_lm
         generator = get_generator(settings)
     return judge.JudgeModel(generator, reasoning_chars=cfg.judge_reasoning_chars, max_new_tokens=cfg.judge_max_new_tokens,
                             votes=1, temperature=cfg.judge_temperature, seed=cfg.seed)
@@ -546,7 +552,7 @@ def eval_rag(
 def eval_text2sql(
     items: Annotated[list[SqlItem] | None, Field(description="[{database, question, gold, predicted}]")] = None,
     items_path: ItemsPath = None,
-    databases: Annotated[dict[str, str] | None, Field(description="extra databases {name: SQLite path or URL}")] = None,
+    databases: Annotated[dict[str, str] | None, Field(description="extra databases {name: SQLite/DuckDB file path, sqlite:/// or duckdb:/// URL} under the roots")] = None,
     source: Annotated[Literal["file", "gold", "pipeline"], Field(description="where predictions come from")] = "file",
     timeout_s: Annotated[float | None, Field(description="per-query time limit", gt=0)] = None,
     name: Name = None,
@@ -577,11 +583,20 @@ def eval_text2sql(
         return _pending(EvalResult, "text2sql", job, len(loaded), settings)
     extra = {}
     for db_name, target in (databases or {}).items():
-        extra[db_name] = target if "://" in target else str(resolve(target, settings))  # a file: under the roots
+        scheme = target.partition("://")[0].split("+", 1)[0].lower() if "://" in target else ""
+        if scheme not in ("", "sqlite", "duckdb"):
+            raise AccessDenied(
+                f"databases[{safe_text(db_name, 80)!r}]: a call may name a SQLite or DuckDB file under the roots, not a "
+                "database server; server URLs come from the config ([text2sql] databases), then use their names"
+            )
+        extra[db_name] = target if scheme else str(resolve(target, settings))  # files: under the roots
     cfg = settings.model_copy(deep=True)
     cfg.text2sql.databases = {**settings.text2sql.databases, **extra}
     catalog = Catalog(cfg)
     timeout = timeout_s or settings.text2sql.timeout_s
+    if timeout > settings.text2sql.timeout_s:
+        raise InvalidInput(f"timeout_s = {timeout:g} is above the server's per-query limit of "
+                           f"{settings.text2sql.timeout_s:g} s (text2sql.timeout_s); ask for that or less")
     pipeline = None
     model = None
     if source == "pipeline":
@@ -620,7 +635,7 @@ def eval_text2sql(
 def _lm(settings: Settings, model: str | None) -> Any:
     from servers.core.models import causal_lm
 
-    return causal_lm(model or settings.models.causal_lm, settings)
+    return causal_lm(configured_model(model, "causal_lm", settings) or settings.models.causal_lm, settings)
 
 
 def eval_perplexity(
@@ -653,7 +668,8 @@ def eval_perplexity(
         raise InvalidInput("the texts list is empty: give at least one text")
     job = _maybe_job("eval_perplexity", "perplexity", dict(texts=texts, model=model, window=window, stride=stride,
                                                            name=name, rows=rows),
-                     len(texts) // 5, background, settings, run_id)
+                     len(texts) // 5 + sum(len(t) for t in texts) // PERPLEXITY_CHARS_PER_ITEM, background, settings,
+                     run_id)
     if job:
         return _pending(EvalResult, "perplexity", job, len(texts), settings)
     loaded = _lm(settings, model)
@@ -735,7 +751,8 @@ def eval_answers(
     loaded_items, where = load_items(items, items_path, AnswerItem, settings, what="items", path_arg="items_path")
     job = _maybe_job("eval_answers", "answers", dict(items=items, items_path=items_path, extract=extract,
                                                      max_new_tokens=max_new_tokens, model=model, name=name, rows=rows),
-                     len(loaded_items), background, settings, run_id)
+                     len(loaded_items) * max(1, (max_new_tokens or settings.eval.answer_max_new_tokens) // 64),
+                     background, settings, run_id)
     if job:
         return _pending(EvalResult, "answers", job, len(loaded_items), settings)
     gen = _judge_model(settings, model, generator).generator
@@ -951,6 +968,9 @@ def eval_latency(
         raise InvalidInput("give transcripts_path (a host transcript .jsonl file or folder) and/or probe_requests >= 1")
     if probe_requests > 100 or max_new_tokens < 2:
         raise InvalidInput("probe_requests must be at most 100 and max_new_tokens at least 2")
+    if probe_requests * max_new_tokens > PROBE_TOKENS:
+        raise InvalidInput(f"probe_requests x max_new_tokens = {probe_requests * max_new_tokens:,} tokens, more than a "
+                           f"latency probe generates ({PROBE_TOKENS:,}); use fewer requests or fewer tokens each")
     item_rows: list[ItemRow] = []
     source = []
     if transcripts_path:
@@ -996,8 +1016,13 @@ def _maybe_job(tool: str, kind: Kind, arguments: dict[str, Any], cost: int, back
                settings: Settings, run_id: str | None) -> tuple[str, str] | None:
     """Submit the call as a job when asked to, or when ``cost`` (model-scored items) exceeds ``eval.inline_items``;
     returns (job id, the run id the job will save) or None to run inline."""
-    if run_id is not None or background is False or (background is None and cost <= settings.eval.inline_items):
+    if run_id is not None or (not background and cost <= settings.eval.inline_items):
         return None
+    if background is False:
+        raise InvalidInput(
+            f"{tool}: {cost} model-scored items are more than a call runs inline (eval.inline_items = "
+            f"{settings.eval.inline_items}); leave `background` unset (or true) to run it as a job, or send fewer items"
+        )
     run_id = store(settings).new_id(kind)
     config = {"tool": tool, "arguments": to_jsonable_python(arguments), "run_id": run_id,
               "settings": settings.model_dump(mode="json", exclude={"http"})}

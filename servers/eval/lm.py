@@ -35,6 +35,7 @@ FORMATS = ("Question: {question}\nAnswer:", "{question}", "Q: {question}\nA:")
 LETTER_FORMAT = "Question: {question}\n{options}\nAnswer:"
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MAX_DEFAULT_WINDOW = 1024
+MAX_PASSES = 16  # a stride below window / this would re-score each token more often (cost grows as window / stride)
 Extract = Literal["auto", "number", "letter", "first_line", "full"]
 
 
@@ -51,6 +52,9 @@ def resolve_window(lm: LoadedLM, window: int | None, stride: int) -> tuple[int, 
         raise InvalidInput(f"window must be at least 2 tokens (got {window})")
     if not 1 <= stride <= window:
         raise InvalidInput(f"stride must be between 1 and the window ({window}); got {stride}")
+    if stride < window // MAX_PASSES:
+        raise InvalidInput(f"stride {stride} would score every token about {window // stride} times; use a stride of "
+                           f"at least {window // MAX_PASSES} (window / {MAX_PASSES}) for a window of {window}")
     return window, stride
 
 

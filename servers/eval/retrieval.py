@@ -51,7 +51,7 @@ def parse_metric(name: str) -> Metric:
     text = name.strip().lower()
     family, _, k = text.partition("@")
     text = ALIASES.get(family, family) + (f"@{k}" if k else "")
-    match = _METRIC.match(text)
+    match = _METRIC.fullmatch(text)
     if not match:
         raise InvalidInput(
             f"unknown retrieval metric '{name}': use ndcg, ndcg@k, recall@k, precision@k, hit@k, mrr, mrr@k, "

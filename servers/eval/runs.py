@@ -97,7 +97,7 @@ class RunStore:
             if not runs:
                 raise NotFound(f"no evaluation run has been saved yet in {self.root}")
             run_id = runs[0].id
-        if not isinstance(run_id, str) or not RUN_ID.match(run_id):
+        if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
             raise InvalidInput(f"'{run_id}' is not a run id: run ids look like 'retrieval-20250101-120000-ab12cd' "
                                "(list them with eval_list_runs)")
         return self.root / run_id

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from servers.core.errors import InvalidInput, NotFound, QuiverError
+from servers.core.models import configured_model
 from servers.core.progress import Progress, no_progress
 from servers.core.roots import resolve_under_roots
 from servers.core.settings import Settings
@@ -120,7 +121,7 @@ def chunk(
     overlap: Annotated[int, Field(description="units repeated between neighbours (fixed, recursive)", ge=0)] = 32,
     unit: Annotated[Literal["tokens", "chars"], Field(description="what size counts")] = "tokens",
     embedder: Annotated[
-        str | None, Field(description="embedder whose tokenizer counts tokens (default: the configured one)")
+        str | None, Field(description="name of a configured embedder whose tokenizer counts tokens (default: the configured one)")
     ] = None,
     max_chunks: Annotated[int, Field(description="return at most this many chunks", ge=1)] = 500,
 ) -> ChunkResult:
@@ -129,7 +130,8 @@ def chunk(
         raise InvalidInput("give exactly one of `text` or `path`")
     if overlap >= size:
         raise InvalidInput(f"overlap ({overlap}) must be smaller than size ({size})")
-    options = {"strategy": strategy, "size": size, "overlap": overlap, "unit": unit, "tokenizer": embedder,
+    tokenizer = configured_model(embedder, "embedder", settings, argument="embedder")
+    options = {"strategy": strategy, "size": size, "overlap": overlap, "unit": unit, "tokenizer": tokenizer,
                "settings": settings}
     if text is not None:
         if not text.strip():

@@ -62,6 +62,11 @@ def rerank(
     documents and boosts: they are validated here with errors that name the bad item."""
     if not isinstance(query, str) or not query.strip():
         raise InvalidInput("query is empty: pass the search query text to rank documents against")
+    if len(query) > settings.rerank.max_query_chars:
+        raise TooLarge(
+            f"the query is {len(query):,} characters, over the {settings.rerank.max_query_chars:,} a rerank query may "
+            "have (rerank.max_query_chars): send the question or keywords, not a document"
+        )
     if not documents:
         raise InvalidInput("documents is empty: pass at least one {id, text} to rerank")
     cap = settings.rerank.max_documents
@@ -105,9 +110,10 @@ def fuse(
         Field(description="ranked lists, each best first, of {id, score}; score is needed for 'weighted'", min_length=1),
     ],
     method: Annotated[Literal["rrf", "weighted"], Field(description="fusion rule")] = "rrf",
-    weights: Annotated[list[float] | None, Field(description="one weight per ranking (default: equal)")] = None,
+    weights: Annotated[list[Annotated[float, Field(allow_inf_nan=False)]] | None,
+                       Field(description="one weight per ranking (default: equal)")] = None,
     normalization: Annotated[Normalization, Field(description="score normalization for 'weighted'")] = "minmax",
-    k: Annotated[int, Field(description="RRF constant: score = weight / (k + rank)", ge=0)] = RRF_K,
+    k: Annotated[int, Field(description="RRF constant: score = weight / (k + rank)", ge=0, le=1_000_000)] = RRF_K,
     top_n: Annotated[int | None, Field(description="return only the best n", ge=1)] = None,
 ) -> FuseResponse:
     """One ranking from several ranked lists (each best first).

@@ -7,6 +7,7 @@ Every boost that changes a score adds a line to that document's explanation.
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,8 +30,18 @@ def lookup(metadata: dict[str, Any], path: str) -> Any:
     return node
 
 
+MAX_SCORE = sys.float_info.max  # boosted scores are clamped to finite values (JSON has no infinity)
+
+
+def clamp(score: float) -> float:
+    """``score`` within the finite floats (a boost on a huge score must not overflow to infinity)."""
+    return max(-MAX_SCORE, min(MAX_SCORE, score))
+
+
 def scale(score: float, factor: float) -> float:
-    return score * factor if score >= 0 else score / factor
+    if score >= 0:
+        return clamp(score * factor)
+    return clamp(score / factor) if factor > 0 else -MAX_SCORE
 
 
 def _recency(boost: RecencyBoost, doc_id: str, metadata: dict[str, Any], now: datetime, score: float):
@@ -74,7 +85,7 @@ def _match(boost: MatchBoost, metadata: dict[str, Any], score: float):
         return score, None
     if boost.multiply is not None:
         return scale(score, boost.multiply), f"match: '{boost.field}' has {hit!r} -> x{boost.multiply:g}"
-    return score + (boost.add or 0.0), f"match: '{boost.field}' has {hit!r} -> {boost.add:+g}"
+    return clamp(score + (boost.add or 0.0)), f"match: '{boost.field}' has {hit!r} -> {boost.add:+g}"
 
 
 def resolve_now(boosts: list[Boost]) -> dict[int, datetime]:

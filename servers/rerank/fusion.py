@@ -23,6 +23,11 @@ def normalize(scores: np.ndarray, how: str) -> np.ndarray:
     scores = np.asarray(scores, dtype=np.float64)
     if scores.size == 0:
         return scores
+    if not np.all(np.isfinite(scores)):
+        raise InvalidInput("scores must be finite numbers (no NaN or infinity) to be normalized")
+    peak = float(np.max(np.abs(scores)))
+    if peak > 0:
+        scores = scores / peak  # both normalizations are scale-free; this keeps huge scores from overflowing
     if how == "minmax":
         lo, hi = scores.min(), scores.max()
         return np.ones_like(scores) if hi == lo else (scores - lo) / (hi - lo)

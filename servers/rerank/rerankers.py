@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from servers.core.settings import Settings
 
 LLM_MAX_DOC_TOKENS = 384
+LLM_MAX_QUERY_TOKENS = 128  # the query is cut like the documents: a long one would make every prompt long
 LLM_BATCH = 8
 LLM_SYSTEM = (
     "You judge search results. Given a query and a document, answer 'yes' if the document "
@@ -173,6 +174,7 @@ class LLMReranker(Reranker):
         lm = causal_lm(None, self.settings)
         tok = lm.tokenizer
         yes_ids, no_ids = _answer_ids(tok, ("yes", "Yes")), _answer_ids(tok, ("no", "No"))
+        query = _cut(tok, query, LLM_MAX_QUERY_TOKENS)
         prompts = [_llm_prompt_ids(tok, query, t) for t in texts]
         pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id or 0
         scores = [0.0] * len(texts)
@@ -212,9 +214,13 @@ def _answer_ids(tokenizer, words: tuple[str, ...]) -> list[int]:
     return sorted(ids)
 
 
+def _cut(tokenizer, text: str, tokens: int) -> str:
+    """``text`` cut to its first ``tokens`` tokens."""
+    return tokenizer.decode(tokenizer.encode(text, add_special_tokens=False)[:tokens])
+
+
 def _llm_prompt_ids(tokenizer, query: str, text: str) -> list[int]:
-    doc_ids = tokenizer.encode(text, add_special_tokens=False)[:LLM_MAX_DOC_TOKENS]
-    doc = tokenizer.decode(doc_ids)
+    doc = _cut(tokenizer, text, LLM_MAX_DOC_TOKENS)
     user = f"Query: {query}\n\nDocument: {doc}\n\nIs the document relevant to the query? Answer yes or no."
     if getattr(tokenizer, "chat_template", None):
         messages = [{"role": "system", "content": LLM_SYSTEM}, {"role": "user", "content": user}]

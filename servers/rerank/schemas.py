@@ -24,9 +24,10 @@ class RecencyBoost(Strict):
 
     type: Literal["recency"] = "recency"
     field: str = Field(description="metadata key (dots for nested keys) holding an ISO date/datetime or Unix seconds")
-    half_life_days: float = Field(gt=0, description="age at which the decaying part of the score halves")
+    half_life_days: float = Field(gt=0, allow_inf_nan=False, description="age at which the decaying part of the score halves")
     weight: float = Field(
-        default=1.0, ge=0, le=1, description="share of the score that decays: factor = 1 - weight + weight * decay"
+        default=1.0, ge=0, le=1, allow_inf_nan=False,
+        description="share of the score that decays: factor = 1 - weight + weight * decay",
     )
     now: str | None = Field(default=None, description="reference date (ISO); default: the current UTC time")
 
@@ -37,8 +38,10 @@ class MatchBoost(Strict):
     type: Literal["match"] = "match"
     field: str = Field(description="metadata key (dots for nested keys), e.g. 'tags' or 'author.team'")
     value: Scalar | list[Scalar] = Field(description="value to match; a list matches any of its values")
-    multiply: float | None = Field(default=None, gt=0, description="factor on a match, e.g. 1.5 (boost) or 0.5 (demote)")
-    add: float | None = Field(default=None, description="amount added on a match (in the method's score units)")
+    multiply: float | None = Field(default=None, gt=0, allow_inf_nan=False,
+                                   description="factor on a match, e.g. 1.5 (boost) or 0.5 (demote)")
+    add: float | None = Field(default=None, allow_inf_nan=False,
+                              description="amount added on a match (in the method's score units)")
 
     @model_validator(mode="after")
     def _one_effect(self) -> MatchBoost:
@@ -70,7 +73,7 @@ class RerankResponse(BaseModel):
 
 class RankedItem(Strict):
     id: str
-    score: float | None = Field(default=None, description="the system's score (needed for weighted fusion)")
+    score: float | None = Field(default=None, allow_inf_nan=False, description="the system's score (needed for weighted fusion)")
 
 
 class FusedItem(BaseModel):

@@ -24,7 +24,8 @@ def get_document(store: Store, kb: str, *, doc_id: str | None = None, source: st
         what = f"doc_id '{doc_id}'" if doc_id else f"source '{source}'"
         raise NotFound(f"no document with {what} in knowledge base '{kb}'; ids and sources come from search hits")
     first = rows[0]
-    hits = [hit_from_row(r, 1.0) for r in rows]
+    # tags and metadata are the document's (the same on every chunk): given once, not once per chunk
+    hits = [hit_from_row({**r, "tags": [], "metadata": {}}, 1.0) for r in rows]
     return DocumentRecord(
         doc_id=first["doc_id"], source=first["source"], title=first["title"], chunk_count=len(rows),
         created=int(first["created"]), updated=int(first["updated"]), tags=list(first.get("tags") or []),

@@ -120,7 +120,7 @@ def _like_prefix(prefix: str) -> str:
 def _json_path(key: str) -> str:
     parts = key.split(".")
     for part in parts:
-        if not KEY_RE.match(part):
+        if not KEY_RE.fullmatch(part):
             raise InvalidInput(
                 f"filter metadata key {key!r}: use letters, digits, '_' or '-' (dots reach into nested objects)"
             )

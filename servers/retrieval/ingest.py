@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
+import traceback
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,11 +27,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from servers.core.errors import InvalidInput, QuiverError
+from servers.core.errors import InvalidInput, QuiverError, TooLarge
 from servers.core.models import embed, embedding_dimension
 from servers.core.progress import Progress
 from servers.core.roots import MB, read_under_roots, resolve_under_roots
 from servers.core.settings import Settings
+from servers.core.text import safe_text
 from servers.parse.chunking import chunk_document
 from servers.parse.inputs import walk_files
 from servers.parse.isolated import parse_bytes_isolated, parse_text_isolated
@@ -44,6 +47,7 @@ from servers.retrieval.store import (
     utf8_truncate,
 )
 
+log = logging.getLogger(__name__)
 Strategy = Literal["structure", "fixed", "recursive", "semantic"]
 MAX_FILES = 100_000
 
@@ -66,6 +70,11 @@ class TextDocument(BaseModel):
 class DocumentError(BaseModel):
     source: str
     error: str
+
+    @classmethod
+    def of(cls, source: object, error: object) -> DocumentError:
+        """An error entry with its source and message escaped and cut (inputs may be megabytes)."""
+        return cls(source=safe_text(source, 500), error=safe_text(error, 1000))
 
 
 class IngestReport(BaseModel):
@@ -127,17 +136,20 @@ def collect_items(
     for raw in paths:
         try:
             path = resolve_under_roots(raw, roots)
+            files = list(walk_files(path, skip=settings.data_path)) if path.is_dir() else [path]
         except QuiverError as exc:
-            errors.append(DocumentError(source=str(raw), error=str(exc)))
+            errors.append(DocumentError.of(raw, exc))
             continue
-        files = walk_files(path, skip=settings.data_path) if path.is_dir() else [path]
+        except OSError as exc:  # a folder that cannot be listed
+            errors.append(DocumentError.of(raw, f"cannot read this folder: {exc.strerror or exc}"))
+            continue
         for file in files:
             key = str(file.resolve()) if file.is_symlink() else str(file)
             if file.is_symlink():  # a link inside a folder must still land under a root
                 try:
                     resolve_under_roots(key, roots)
                 except QuiverError as exc:
-                    errors.append(DocumentError(source=str(file), error=str(exc)))
+                    errors.append(DocumentError.of(file, exc))
                     continue
             if key not in seen:
                 seen.add(key)
@@ -147,7 +159,7 @@ def collect_items(
     for text in texts:
         source = text.source or f"text:{hashlib.sha256(text.text.encode()).hexdigest()[:16]}"
         if source in seen:
-            errors.append(DocumentError(source=source, error="the same source appears twice in this request; kept the first"))
+            errors.append(DocumentError.of(source, "the same source appears twice in this request; kept the first"))
             continue
         seen.add(source)
         items.append(_Item(source=source, text=text))
@@ -174,6 +186,8 @@ class Ingestor:
             raise InvalidInput(f"chunk_overlap ({self.overlap}) must be smaller than chunk_size ({self.size})")
         self.tags = _clean_tags(tags)
         self.metadata = dict(metadata or {})
+        self.max_metadata = cfg.max_metadata_bytes
+        check_metadata(self.metadata, self.max_metadata, "metadata")
         self.store.require(kb)
         self.store.check_model(kb, settings.models.embedder, embedding_dimension(settings))
         self.timings = {"read_parse": 0.0, "embed": 0.0, "store": 0.0}
@@ -209,6 +223,7 @@ class Ingestor:
     def parse_and_chunk(self, doc: _Doc) -> None:
         item = doc.item
         opts = self._options(item)
+        check_metadata(opts["metadata"], self.max_metadata, f"{item.source}: metadata (with the call's metadata)")
         if item.text is not None:
             parsed = parse_text_isolated(item.text.text, source=item.source, settings=self.settings.parse)
             title = item.text.title or parsed.title or ""
@@ -312,7 +327,7 @@ class Ingestor:
                 try:
                     group.append(self.read(item))
                 except QuiverError as exc:
-                    errors.append(DocumentError(source=item.source, error=str(exc)))
+                    errors.append(DocumentError.of(item.source, exc))
                     failed += 1
             self.timings["read_parse"] += time.perf_counter() - start
             todo = self.check_existing(group)
@@ -322,12 +337,14 @@ class Ingestor:
                 try:
                     self.parse_and_chunk(doc)
                 except QuiverError as exc:
-                    errors.append(DocumentError(source=doc.item.source, error=str(exc)))
+                    errors.append(DocumentError.of(doc.item.source, exc))
                     failed += 1
                     done += 1
                     continue
                 except Exception as exc:  # a parser bug on one file must not sink the batch
-                    errors.append(DocumentError(source=doc.item.source, error=f"{type(exc).__name__}: {exc}"[:500]))
+                    log.error("ingest of %s failed: %s", safe_text(doc.item.source, 300),
+                              safe_text("".join(traceback.format_exception(exc)), 20_000))
+                    errors.append(DocumentError.of(doc.item.source, f"{type(exc).__name__}: {exc}"))
                     failed += 1
                     done += 1
                     continue
@@ -389,6 +406,22 @@ def ingest(
     report = runner.run(items, errors, progress)
     report.failed += sum(1 for e in errors if not any(e.source == i.source for i in items))
     return report
+
+
+def check_metadata(metadata: dict[str, Any], limit: int, what: str) -> None:
+    """Refuse metadata larger than ``limit`` bytes as JSON (it is copied onto every chunk) or not JSON at all."""
+    try:
+        size = len(json.dumps(metadata, ensure_ascii=False, allow_nan=False).encode("utf-8", "surrogatepass"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{what} must be plain JSON (objects, lists, strings, finite numbers): {exc}") from None
+    except RecursionError:
+        raise InvalidInput(f"{what} is nested too deeply; keep metadata flat (key: value)") from None
+    if size > limit:
+        raise TooLarge(
+            f"{what} is {size:,} bytes as JSON, over the {limit:,}-byte limit (retrieval.max_metadata_bytes): "
+            "metadata is stored on every chunk; keep it to short fields (ids, dates, authors, tags) and put long "
+            "text in the document itself"
+        )
 
 
 def _clean_tags(tags: Iterable[str]) -> list[str]:

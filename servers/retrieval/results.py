@@ -80,5 +80,5 @@ class DocumentRecord(BaseModel):
     updated: int
     tags: list[str]
     metadata: dict[str, Any]
-    chunks: list[Hit] = Field(description="the document's chunks in order")
+    chunks: list[Hit] = Field(description="the document's chunks in order (their tags and metadata are the document's, given above)")
     text: str = Field(description="the chunks' texts joined in order")

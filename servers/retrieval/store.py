@@ -65,7 +65,7 @@ class KnowledgeBaseInfo(BaseModel):
 
 def validate_kb_name(name: str) -> str:
     """A knowledge-base name: a letter, then letters, digits or underscores, at most 63 characters."""
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise InvalidInput(
             f"invalid knowledge base name {name!r}: start with a letter, then use only letters, digits and "
             "underscores (at most 63 characters), e.g. 'product_docs'"

@@ -34,7 +34,7 @@ class Catalog:
         self.settings = settings
         self._targets: dict[str, str] = {}
         for name, target in settings.text2sql.databases.items():
-            if not NAME_RE.match(name):
+            if not NAME_RE.fullmatch(name):
                 raise ConfigError(f"text2sql.databases: invalid database name {name!r}; use letters, digits, _ . -")
             self._targets[name] = target
         cfg = settings.text2sql

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import parse_qs
 
 from servers.core.errors import ConfigError, NotFound, Timeout, TooLarge
 from servers.core.isolation import WorkerPool, WorkerSpec
@@ -343,9 +344,18 @@ def open_engine(name: str, target: str, limits: SqlLimits | None = None) -> Engi
     base = scheme.split("+", 1)[0].lower()
     if base in ("sqlite", "duckdb"):
         location = rest[1:] if rest.startswith("/") else rest  # sqlite:///rel, sqlite:////abs
-        location = location.split("?", 1)[0]
+        location, _, query = location.partition("?")
         if not location or location == ":memory:":
             raise ConfigError(f"database URL {text!r} has no file; in-memory databases cannot be served")
+        options = parse_qs(query)
+        immutable = options.pop("immutable", ["0"])[-1].lower() in ("1", "true", "yes", "on")
+        if options or (immutable and base != "sqlite"):
+            raise ConfigError(
+                f"database URL {text!r}: unknown option(s) {', '.join(sorted(options)) or 'immutable'}; "
+                "the only option is ?immutable=1 for a SQLite file that does not change while it is served"
+            )
+        if immutable:
+            limits = (limits or SqlLimits()).model_copy(update={"sqlite_immutable": True})
         engine_class = SqliteEngine if base == "sqlite" else DuckDbEngine
         return engine_class(name, Path(location).expanduser().resolve(), limits)
     return SqlAlchemyEngine(name, text)

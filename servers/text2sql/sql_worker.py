@@ -41,6 +41,7 @@ class SqlLimits(BaseModel):
     max_value_bytes: int = 1_000_000
     max_like_pattern: int = 500
     duckdb_threads: int = 2
+    sqlite_immutable: bool = False  # open with immutable=1 (no locks, no -wal/-shm files): the file must not change
 
 
 # SQLite functions that touch files or the process (the authorizer denies them even if compiled in).
@@ -66,7 +67,7 @@ def sqlite_connect(path: Path, limits: SqlLimits, *, guarded: bool = True) -> sq
     """A read-only connection to an existing SQLite file (``guarded`` adds the read-only authorizer)."""
     if not path.is_file():
         raise NotFound(f"SQLite file {path} does not exist; check the database path in text2sql.databases")
-    uri = f"file:{quote(str(path))}?mode=ro"
+    uri = f"file:{quote(str(path))}?mode=ro" + ("&immutable=1" if limits.sqlite_immutable else "")
     conn = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None, timeout=2.0)
     try:
         conn.execute("PRAGMA query_only = ON")

@@ -4,9 +4,12 @@ Rows beyond ``max_rows`` per sheet are dropped with a warning."""
 
 from __future__ import annotations
 
+import bisect
 import csv
 import datetime as dt
 import io
+import sys
+from collections import defaultdict
 
 from servers.parse.formats import Converted, PictureText
 from servers.parse.markdown import table_markdown
@@ -47,24 +50,60 @@ def _regions(rows: list[list[str]]) -> list[list[list[str]]]:
                         seen.add(near)
                         stack.append(near)
         boxes.append(box)
-    merged = True
-    while merged:
-        merged = False
-        for i in range(len(boxes)):
-            for j in range(i + 1, len(boxes)):
-                a, b = boxes[i], boxes[j]
-                if a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]:
-                    boxes[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
-                    del boxes[j]
-                    merged = True
-                    break
-            if merged:
-                break
+    boxes = merge_overlapping(boxes)
     out = []
     for top, left, bottom, right in sorted(boxes):
         region = [(rows[r] + [""] * (right + 1))[left : right + 1] for r in range(top, bottom + 1)]
         out.append(region)
     return out
+
+
+def merge_overlapping(boxes: list[list[int]]) -> list[list[int]]:
+    """Merge boxes ``[top, left, bottom, right]`` that overlap, transitively (a merged box that now
+    overlaps another merges again), into boxes that overlap none.
+
+    Near-linear: the kept boxes never overlap, so each row holds their column spans as disjoint
+    intervals sorted by left edge, and a box finds what it overlaps by bisecting the rows it covers
+    (a sparse sheet of 50,000 isolated cells no longer compares every pair of boxes)."""
+    spans: dict[int, list[tuple[int, int, int]]] = defaultdict(list)  # row -> sorted (left, right, box id)
+    kept: dict[int, list[int]] = {}
+
+    def overlapping(top: int, left: int, bottom: int, right: int) -> set[int]:
+        found: set[int] = set()
+        for row in range(top, bottom + 1):
+            line = spans.get(row)
+            if not line:
+                continue
+            j = bisect.bisect_right(line, (right, sys.maxsize, sys.maxsize)) - 1
+            while j >= 0 and line[j][1] >= left:
+                found.add(line[j][2])
+                j -= 1
+        return found
+
+    def place(box_id: int, box: list[int], add: bool) -> None:
+        for row in range(box[0], box[2] + 1):
+            entry = (box[1], box[3], box_id)
+            if add:
+                bisect.insort(spans[row], entry)
+            else:
+                spans[row].remove(entry)
+
+    for box_id, box in enumerate(boxes):
+        box = list(box)
+        while hits := overlapping(*box):
+            if len(hits) == 1:
+                other = kept[next(iter(hits))]
+                if other[0] <= box[0] and other[1] <= box[1] and other[2] >= box[2] and other[3] >= box[3]:
+                    box = []  # inside a kept box already
+                    break
+            for hit in hits:
+                other = kept.pop(hit)
+                place(hit, other, add=False)
+                box = [min(box[0], other[0]), min(box[1], other[1]), max(box[2], other[2]), max(box[3], other[3])]
+        if box:
+            kept[box_id] = box
+            place(box_id, box, add=True)
+    return list(kept.values())
 
 
 def _region_markdown(region: list[list[str]]) -> str:

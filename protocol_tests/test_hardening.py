@@ -190,3 +190,117 @@ def test_sql_limits_cannot_be_bypassed(served: tuple[HttpServer, Path]) -> None:
         assert elapsed < limit + 3.0, (sql, elapsed)
     assert latencies and max(latencies) < 5.0
     assert _digests(workdir / "dbs") == before
+
+
+# ---------------------------------------------------------------- slow clients, Host, /healthz (defects 7, 10)
+
+SLOW = {"QUIVER_HTTP__HEADER_TIMEOUT_S": "1.5", "QUIVER_HTTP__BODY_TIMEOUT_S": "2",
+        "QUIVER_HTTP__MAX_CONNECTIONS_PER_CLIENT": "24"}
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
+    with http_server("rerank", tmp_path_factory.mktemp("guarded"), env=SLOW) as server:
+        yield server
+
+
+def _port(server: HttpServer) -> int:
+    return int(server.base.rsplit(":", 1)[1])
+
+
+def _closed_within(sockets: list, seconds: float, trickle: bytes = b"") -> tuple[int, float, list[bytes]]:
+    """Trickle ``trickle`` one byte every 0.2 s on every socket until the server closes it; (closed, time, replies)."""
+    import select
+
+    start = time.monotonic()
+    open_ = {s: b"" for s in sockets}
+    replies: list[bytes] = []
+    position = 0
+    while open_ and time.monotonic() - start < seconds:
+        for sock in list(open_):
+            try:
+                if trickle:
+                    sock.send(trickle[position % len(trickle): position % len(trickle) + 1])
+            except OSError:
+                replies.append(open_.pop(sock))
+                continue
+        position += 1
+        readable, _, _ = select.select(list(open_), [], [], 0.2)
+        for sock in readable:
+            try:
+                data = sock.recv(4096)
+            except OSError:
+                data = b""
+            if data:
+                open_[sock] += data
+            else:
+                replies.append(open_.pop(sock))
+    for sock in sockets:
+        sock.close()
+    return len(sockets) - len(open_), time.monotonic() - start, replies
+
+
+def test_slow_clients_are_closed_within_the_timeouts(guarded: HttpServer) -> None:
+    """Defect 7: 50 connections trickling headers (no token needed) and 20 trickling bodies stayed open
+    past 90 s. Now headers must arrive within http.header_timeout_s and a body within
+    http.body_timeout_s, else 408 and the connection is closed."""
+    import socket
+
+    port = _port(guarded)
+    head = (f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Slow: " + "a" * 1000).encode()
+
+    def connect() -> socket.socket:
+        return socket.create_connection(("127.0.0.1", port), timeout=5)
+
+    trickling = [connect() for _ in range(20)]
+    closed, took, replies = _closed_within(trickling, 10, trickle=head)
+    assert closed == 20 and took < 6, (closed, took)
+    assert sum(b"408" in r for r in replies) >= 15, replies[:3]
+
+    bodies = []
+    for _ in range(10):
+        sock = connect()
+        sock.sendall(f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+                     "Accept: application/json, text/event-stream\r\nContent-Length: 100000\r\n\r\n{".encode())
+        bodies.append(sock)
+    closed, took, replies = _closed_within(bodies, 10, trickle=b'"aaaaaaaaaa",')
+    assert closed == 10 and took < 7, (closed, took)
+
+    ok = httpx.post(guarded.url(), json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}},
+        headers={"Accept": "application/json, text/event-stream"}, timeout=30)
+    assert ok.status_code == 200  # a normal client is served meanwhile and afterwards
+
+
+def test_connections_per_client_are_capped(guarded: HttpServer) -> None:
+    import socket
+
+    port = _port(guarded)
+    held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(24)]
+    extra = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(4)]
+    try:
+        for sock in extra:
+            sock.settimeout(5)
+            assert sock.recv(4096).startswith(b"HTTP/1.1 503"), "a connection over the cap must get 503 at once"
+    finally:
+        for sock in held + extra:
+            sock.close()
+    time.sleep(0.3)
+    assert httpx.get(f"{guarded.base}/healthz", timeout=10).status_code == 200  # freed again
+
+
+def test_host_port_must_match_exactly_and_healthz_is_minimal(guarded: HttpServer) -> None:
+    """Defect 10: Host `127.0.0.1:PORT.evil.example` matched the `127.0.0.1:*` wildcard; /healthz skipped the
+    Host check and listed the servers."""
+    port = _port(guarded)
+    url = guarded.url()
+    body = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    headers = {"Accept": "application/json, text/event-stream"}
+    for host in (f"127.0.0.1:{port}.evil.example", "127.0.0.1:99999", f"127.0.0.1:{port}@evil.example",
+                 "localhost:+80", "127.0.0.1:"):
+        assert httpx.post(url, json=body, headers={**headers, "Host": host}, timeout=10).status_code == 421, host
+        assert httpx.get(f"{guarded.base}/healthz", headers={"Host": host}, timeout=10).status_code == 421, host
+    for origin in (f"http://127.0.0.1:{port}.evil.example", f"http://localhost:{port}/path", "http://127.0.0.1:x"):
+        assert httpx.post(url, json=body, headers={**headers, "Origin": origin}, timeout=10).status_code == 403, origin
+    health = httpx.get(f"{guarded.base}/healthz", headers={"Origin": f"http://localhost:{port}"}, timeout=10)
+    assert health.status_code == 200 and health.json() == {"status": "ok"}

@@ -168,6 +168,8 @@ class Decoder:
                 if matcher is not None:
                     matcher.fill_next_token_bitmask(bitmask)
                     xgr.apply_token_bitmask_inplace(logits, bitmask.to(logits.device))
+                    if not bool(torch.isfinite(logits).any()):  # the grammar allows no token of this vocabulary
+                        break
                 if temperature > 0:
                     probs = torch.softmax(logits / temperature, dim=-1).cpu()
                     tokens = torch.multinomial(probs, 1, generator=rng).squeeze(1).tolist()

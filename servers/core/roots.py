@@ -156,6 +156,8 @@ def resolve_under_roots(path_or_uri: str, roots: Sequence[Path], *, must_exist: 
             raise NotFound(f"no file at {_shown(resolved)}: check the path (relative paths start at {roots[0]})")
     except OSError as exc:
         raise _path_error(path_or_uri, exc) from None
+    except RuntimeError:  # pathlib on Python 3.11 reports a symlink loop this way
+        raise InvalidInput(f"cannot use the path {_shown(path_or_uri)}: it runs into a loop of symbolic links") from None
     return resolved
 
 

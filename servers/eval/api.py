@@ -674,6 +674,7 @@ def eval_perplexity(
         return _pending(EvalResult, "perplexity", job, len(texts), settings)
     loaded = _lm(settings, model)
     win, step = lm.resolve_window(loaded, window or settings.eval.lm_window, stride or settings.eval.lm_stride)
+    lm.check_stride(win, min(step, win))
     item_rows = lm.perplexity(loaded, texts, window=win, stride=min(step, win), progress=progress)
     corpus = lm.corpus_perplexity(item_rows)
     record = _save(settings, "perplexity", item_rows, run_id=run_id, metric_names=["perplexity", "bits_per_byte", "nll"],

@@ -52,10 +52,14 @@ def resolve_window(lm: LoadedLM, window: int | None, stride: int) -> tuple[int, 
         raise InvalidInput(f"window must be at least 2 tokens (got {window})")
     if not 1 <= stride <= window:
         raise InvalidInput(f"stride must be between 1 and the window ({window}); got {stride}")
+    return window, stride
+
+
+def check_stride(window: int, stride: int) -> None:
+    """Refuse a perplexity stride that would make the forward passes over each token pile up (cost ~ window / stride)."""
     if stride < window // MAX_PASSES:
         raise InvalidInput(f"stride {stride} would score every token about {window // stride} times; use a stride of "
                            f"at least {window // MAX_PASSES} (window / {MAX_PASSES}) for a window of {window}")
-    return window, stride
 
 
 # ---------------------------------------------------------------- perplexity

@@ -30,7 +30,8 @@ def walk_files(
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
         here = Path(dirpath)
         if recursive:
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and (here / d).resolve() != skip)
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not (here / d).is_symlink()
+                                 and Path(os.path.realpath(here / d)) != skip)
         else:
             dirnames[:] = []
         for name in sorted(filenames):

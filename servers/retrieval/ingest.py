@@ -144,10 +144,10 @@ def collect_items(
             errors.append(DocumentError.of(raw, f"cannot read this folder: {exc.strerror or exc}"))
             continue
         for file in files:
-            key = str(file.resolve()) if file.is_symlink() else str(file)
+            key = str(file)
             if file.is_symlink():  # a link inside a folder must still land under a root
                 try:
-                    resolve_under_roots(key, roots)
+                    key = str(resolve_under_roots(key, roots))
                 except QuiverError as exc:
                     errors.append(DocumentError.of(file, exc))
                     continue

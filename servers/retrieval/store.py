@@ -145,6 +145,15 @@ def documents_expr(doc_ids: list[str] | None = None, sources: list[str] | None =
     return " and ".join(parts)
 
 
+class _LiteUnimplemented(logging.Filter):
+    """Milvus Lite's in-process gRPC server logs a traceback each time pymilvus asks it for a timestamp it
+    does not implement (``AllocTimestamp``, on every index build); pymilvus goes on without it. The
+    record is dropped so the server's log shows real problems only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Method not implemented" not in record.getMessage()
+
+
 class Store:
     """One Milvus connection; every call goes through :meth:`call` (locking, error translation)."""
 
@@ -155,6 +164,9 @@ class Store:
         self.local = _is_local(uri)
         if self.local:
             Path(uri).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            grpc_log = logging.getLogger("grpc._server")
+            if not any(isinstance(f, _LiteUnimplemented) for f in grpc_log.filters):
+                grpc_log.addFilter(_LiteUnimplemented())
         self.lock = threading.RLock()
         self._loaded: set[str] = set()
         self._props: dict[str, dict[str, str]] = {}  # collection → properties (written once, at creation)

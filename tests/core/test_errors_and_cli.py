@@ -31,6 +31,14 @@ def _app() -> MCPServer:
     async def bug(value: int) -> Out:
         raise RuntimeError("secret internal state /etc/shadow")
 
+    @tool(app, name="echo_error", description="Fails quoting its (hostile) input verbatim.")
+    async def echo_error(text: str) -> Out:
+        raise InvalidInput(f"no such thing as {text!s}: give a real name")
+
+    @tool(app, name="huge_bug", description="A bug whose message quotes a huge input.")
+    async def huge_bug(text: str) -> Out:
+        raise KeyError(text)
+
     return app
 
 
@@ -92,3 +100,32 @@ def test_servers_stand_without_the_host() -> None:
 
     commands = quiver_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
     assert {"serve", "servers", "config", "ingest", "ask", "chat", "demo"} <= set(commands)
+
+
+def test_error_messages_escape_and_cut_what_they_quote(caplog: pytest.LogCaptureFixture) -> None:
+    """Defect 10: errors echoed inputs verbatim, 10 MB values and terminal escape codes included; the log
+    got the whole value with the traceback."""
+    hostile = "\x1b[2J\x1b]0;pwned\x07\u202eevil\x00" + "A" * 5_000_000 + " tail"
+
+    async def run() -> tuple[str, str]:
+        async with Client(_app()) as client:
+            echoed = await client.call_tool("echo_error", {"text": hostile})
+            bug = await client.call_tool("huge_bug", {"text": hostile})
+            return echoed.content[0].text, bug.content[0].text
+
+    echoed, bug = asyncio.run(run())
+    assert len(echoed) < 3000 and "\x1b" not in echoed and "\x00" not in echoed and "\u202e" not in echoed
+    assert "\\x1b[2J" in echoed and "\\u202e" in echoed and "characters cut" in echoed
+    assert echoed.endswith("give a real name")  # the end of the message, what to fix, is kept
+    assert "internal error" in bug
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "Traceback" in logged and len(logged) < 30_000 and "\x1b" not in logged
+
+
+def test_safe_text_keeps_ordinary_text() -> None:
+    from servers.core.text import safe_text
+
+    assert safe_text("line one\n\tline two — 日本語 🎉") == "line one\n\tline two — 日本語 🎉"
+    assert safe_text("\ud800x") == "\\ud800x"
+    cut = safe_text("x" * 100 + "END", 60)
+    assert len(cut) <= 60 + 40 and cut.endswith("END") and "characters cut" in cut

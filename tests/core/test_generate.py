@@ -87,6 +87,25 @@ def test_bad_generation_arguments(tiny_llama: Path, tmp_path: Path) -> None:
         gen.chat(QUESTION, temperature=-1)
 
 
+def test_prompt_past_the_context_and_unexpressible_grammar(tiny_llama: Path, tmp_path: Path) -> None:
+    """Hardening: a prompt longer than the model's context is refused before any forward pass (a huge
+    question used to reach the model whole), and a grammar that allows no token of the vocabulary ends
+    the sample instead of crashing the sampler (found by the fuzzer: NaN probabilities)."""
+    from servers.core.decoding import decoder_for
+    from servers.core.errors import TooLarge
+
+    models.clear_cache()
+    decoder = decoder_for(models.causal_lm(str(tiny_llama), make_settings(tmp_path)))
+    with pytest.raises(TooLarge, match="context of 256 tokens"):
+        decoder.decode("word " * 300, max_new_tokens=4)
+    with pytest.raises(TooLarge, match="context"):
+        decoder.decode("x" * 10_000_000, max_new_tokens=4)  # refused before tokenizing 10 MB
+    grammar = decoder.compile_json_schema({"type": "object", "properties": {"v": {"const": "ÄÖ 🎉"}}, "required": ["v"]})
+    for temperature in (0.0, 0.7):
+        out = decoder.decode("hi", grammar=grammar, max_new_tokens=20, temperature=temperature, seed=1)
+        assert len(out.texts) == 1
+
+
 def test_truncate_at_stop() -> None:
     assert generate.truncate_at_stop("a. b\nc", [".", "\n"]) == "a"
     assert generate.truncate_at_stop("abc", ["x", ""]) == "abc"

@@ -324,3 +324,27 @@ def test_unknown_hub_id_fails_fast_without_network(settings: Settings, monkeypat
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     with pytest.raises(NotFound, match="nobody/another-missing-model.*models.embedder"):
         models.embedder("nobody/another-missing-model", settings)
+
+
+def test_tool_calls_name_only_configured_models(tmp_path: Path) -> None:
+    """Defect 8: `chunk(embedder=...)` loaded any local folder, even outside the roots, its errors told whether a
+    path existed, and a hub id made the server try a download. A call now names a configured model only."""
+    from servers.core.errors import InvalidInput
+    from servers.core.models import configured_model
+    from servers.parse import api as parse_api
+
+    settings = make_settings(tmp_path, embedder="minilm", causal_lm="/models/big", named={"small": "/models/small"})
+    assert configured_model(None, "embedder", settings) is None
+    assert configured_model("minilm", "embedder", settings) == "minilm"
+    assert configured_model("all-MiniLM-L6-v2", "embedder", settings) == "minilm"  # an alias of a shipped name
+    assert configured_model("small", "causal_lm", settings) == "/models/small"
+    assert configured_model("/models/big", "causal_lm", settings) == "/models/big"  # the configured value itself
+    existing, missing = str(tmp_path), str(tmp_path / "nothing-here")
+    messages = []
+    for name in (existing, missing, "sentence-transformers/all-mpnet-base-v2", "../../etc"):
+        with pytest.raises(InvalidInput, match="not a configured embedder") as refused:
+            configured_model(name, "embedder", settings)
+        messages.append(str(refused.value).replace(name, "NAME"))
+    assert len(set(messages)) == 1, "the error must not depend on whether the path exists"
+    with pytest.raises(InvalidInput, match="embedder .* is not a configured embedder"):
+        parse_api.chunk(settings, text="# a\n\nb", embedder=existing)

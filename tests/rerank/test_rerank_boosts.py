@@ -73,3 +73,28 @@ def test_bad_date_and_bad_specs():
         with pytest.raises(InvalidInput, match=msg) as info:
             coerce_boosts(spec)
         assert "boosts[0]" in str(info.value)
+
+
+def test_boosts_never_make_a_score_infinite():
+    """Defect 10: a boost could make a score infinite (serialised as null, breaking the output schema)."""
+    import math
+
+    scores, _ = run([1e308, -1e308, 1.0], [{"tags": ["x"]}] * 3,
+                    [{"type": "match", "field": "tags", "value": "x", "multiply": 1e308},
+                     {"type": "match", "field": "tags", "value": "x", "add": 1.7e308}])
+    assert all(math.isfinite(s) for s in scores)
+    assert scores[0] == scores[2] == 1.7976931348623157e308  # clamped, still ordered
+    # a recency factor of 0 (weight 1, a tiny half-life) on a negative score divided by zero before
+    scores, _ = run([-0.5], [{"date": "2000-01-01"}],
+                    [{"type": "recency", "field": "date", "half_life_days": 1e-300, "now": NOW}])
+    assert math.isfinite(scores[0]) and scores[0] < -1e300
+
+
+@pytest.mark.parametrize("bad", [
+    {"type": "match", "field": "t", "value": "x", "multiply": float("inf")},
+    {"type": "match", "field": "t", "value": "x", "add": float("nan")},
+    {"type": "recency", "field": "d", "half_life_days": float("inf")},
+])
+def test_non_finite_boost_parameters_are_refused(bad):
+    with pytest.raises(InvalidInput, match="finite"):
+        coerce_boosts([bad])

@@ -87,3 +87,32 @@ def test_list_rerankers(settings):
     assert by_name["embedding"].device == "cpu"
     assert sum(r.default for r in out.rerankers) == 1
     assert out.default_method == settings.rerank.default_method
+
+
+def test_query_is_capped(settings):
+    """Defect 6: the llm method took any query (a 36 KB one cost 83 s); every method now refuses one past
+    rerank.max_query_chars, and the llm prompt cuts the query like the documents."""
+    with pytest.raises(TooLarge, match="rerank.max_query_chars"):
+        rerank(settings, "q" * (settings.rerank.max_query_chars + 1), [{"text": "a"}], method="llm")
+
+
+def test_llm_prompt_cuts_long_queries():
+    from servers.core.models import embedder
+    from servers.rerank.rerankers import LLM_MAX_DOC_TOKENS, LLM_MAX_QUERY_TOKENS, _cut, _llm_prompt_ids
+
+    tok = embedder(None, load_settings(overrides={"data_dir": "/tmp/unused"})).tokenizer
+    query = _cut(tok, "word " * 20_000, LLM_MAX_QUERY_TOKENS)
+    ids = _llm_prompt_ids(tok, query, "text " * 20_000)
+    assert len(ids) < LLM_MAX_QUERY_TOKENS + LLM_MAX_DOC_TOKENS + 120
+
+
+def test_fuse_keeps_huge_scores_finite(settings):
+    import math
+
+    from servers.rerank.api import fuse
+    from servers.rerank.schemas import RankedItem
+
+    lists = [[("a", 1.7e308), ("b", -1.7e308)], [("b", 1e308)]]
+    result = fuse([[RankedItem(id=i, score=s) for i, s in ranking] for ranking in lists], method="weighted",
+                  normalization="zscore")
+    assert all(math.isfinite(r.score) for r in result.results)

@@ -193,3 +193,29 @@ def test_duckdb_repeat_stays_within_the_memory_cap(duck: tuple[Database, Path]) 
     assert time.monotonic() - start < TIMEOUT_S + 3.0
     assert db.execute("SELECT COUNT(*) FROM orders", max_rows=1, timeout_s=5).rows == [[1000]]
     assert folder_state(folder) == before
+
+
+def test_wal_files_and_the_immutable_option(tmp_path: Path) -> None:
+    """Defect 10: a read-only open of a WAL-mode SQLite file creates -shm/-wal files beside it (SQLite needs
+    them to read a WAL database; documented). `sqlite:///FILE?immutable=1` reads a file that does not change
+    with no locks and no side files."""
+    import sqlite3
+
+    folder = tmp_path / "wal"
+    folder.mkdir()
+    path = folder / "w.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE t (x INTEGER)")
+        conn.execute("INSERT INTO t VALUES (1), (2)")
+    conn.close()
+    for side in folder.glob("w.sqlite-*"):
+        side.unlink()
+    frozen = Database("frozen", f"sqlite:///{path}?immutable=1")
+    assert frozen.execute("SELECT SUM(x) AS s FROM t", max_rows=10, timeout_s=5).rows == [[3]]
+    assert sorted(p.name for p in folder.iterdir()) == ["w.sqlite"], "immutable=1 must leave no side files"
+    live = Database("live", str(path))
+    assert live.execute("SELECT COUNT(*) AS n FROM t", max_rows=10, timeout_s=5).rows == [[2]]
+    assert {p.name for p in folder.iterdir()} >= {"w.sqlite", "w.sqlite-shm"}  # what the README warns about
+    with pytest.raises(QuiverError, match="immutable=1"):
+        Database("bad", f"sqlite:///{path}?mode=rw")

@@ -7,7 +7,7 @@ NODE_DIR := .node
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test test-fast bench lint clean
+.PHONY: setup demo test test-fast bench fuzz lint clean
 
 setup: $(VENV)/.installed
 
@@ -44,6 +44,11 @@ bench: setup
 	$(PY) -m bench.text2sql --data $(SHARED_DATA)/text2sql --limit 24 --candidates 1 5 | tee bench/results/text2sql.jsonl
 	$(PY) -m bench.host --data $(SHARED_DATA)/bfcl --limit 10 | tee bench/results/host.jsonl
 	$(PY) -m bench.eval --data $(SHARED_DATA) --judge-limit 60 | tee bench/results/eval.jsonl
+
+# The long fuzz run (>= 1,000 generated calls per server over stdio); the CI slice is protocol_tests/test_fuzz.py.
+fuzz: setup
+	mkdir -p bench/results
+	OMP_NUM_THREADS=1 $(PY) -m bench.fuzz --calls $(or $(FUZZ_CALLS),1000) --seed $(or $(FUZZ_SEED),1) --out bench/results/fuzz.jsonl
 
 clean:
 	rm -rf $(VENV) $(NODE_DIR)

@@ -45,6 +45,7 @@ from mcp.shared.exceptions import MCPError
 from protocol_tests.harness import REPO, serve_args, stdio_params
 
 GENERIC_MARKERS = ("internal error (the server logged the details)",)
+TRACEBACK_MARKERS = ("Traceback (most recent call last)", '\n  File "', 'File "/')
 MISSING = object()
 
 # ---------------------------------------------------------------- values
@@ -333,17 +334,24 @@ class ServerReport:
     crashes: int = 0
     tracebacks: int = 0
     alive_after: bool = False
+    rss_start_mb: float = 0.0  # after the first tools/list, before any fuzzed call
+    rss_end_mb: float = 0.0  # after the last call (the process that answered it)
     peak_rss_mb: float = 0.0
     seconds: float = 0.0
     by_mutation: Counter[str] = field(default_factory=Counter)
+    error_kinds: Counter[str] = field(default_factory=Counter)  # tool_error, jsonrpc_<code>, generic
+    crash_kinds: Counter[str] = field(default_factory=Counter)  # server_died, protocol_error, traceback_in_message
     findings: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {"server": self.server, "calls": self.calls, "results": self.results, "clean_errors": self.clean_errors,
                 "generic_errors": self.generic_errors, "bad_results": self.bad_results, "hangs": self.hangs,
-                "crashes": self.crashes, "tracebacks": self.tracebacks, "alive_after": self.alive_after,
-                "peak_rss_mb": round(self.peak_rss_mb, 1), "seconds": round(self.seconds, 1),
-                "mutations": dict(sorted(self.by_mutation.items())), "findings": self.findings[:20]}
+                "crashes": self.crashes, "crash_kinds": dict(sorted(self.crash_kinds.items())),
+                "tracebacks": self.tracebacks, "error_kinds": dict(sorted(self.error_kinds.items())),
+                "alive_after": self.alive_after, "rss_start_mb": round(self.rss_start_mb, 1),
+                "rss_end_mb": round(self.rss_end_mb, 1), "peak_rss_mb": round(self.peak_rss_mb, 1),
+                "seconds": round(self.seconds, 1), "mutations": dict(sorted(self.by_mutation.items())),
+                "findings": self.findings[:20]}
 
     @property
     def clean(self) -> bool:
@@ -358,6 +366,10 @@ def _short(value: Any, limit: int = 300) -> str:
 
 def _text(result: Any) -> str:
     return " ".join(getattr(c, "text", "") for c in result.content)
+
+
+def _has_traceback(message: str) -> bool:
+    return any(marker in message for marker in TRACEBACK_MARKERS)
 
 
 def _is_generic(tool: str, message: str) -> bool:
@@ -449,6 +461,8 @@ async def fuzz_server(
             try:
                 async with Client(stdio_client(params, errlog=errlog), read_timeout_seconds=call_timeout_s + 30) as client:
                     tools = [t for t in await _tools(client)]
+                    if not report.rss_start_mb:
+                        report.rss_start_mb = await _rss(workdir)
                     while done < calls:
                         tool = tools[done % len(tools)] if done < len(tools) else rng.choice(tools)
                         mutation, args = fuzzer.arguments(tool.input_schema)
@@ -456,16 +470,21 @@ async def fuzz_server(
                         report.calls += 1
                         report.by_mutation[mutation] += 1
                         outcome = await _one_call(client, tool, args, call_timeout_s, report, mutation)
-                        report.peak_rss_mb = max(report.peak_rss_mb, await _rss(workdir))
+                        report.rss_end_mb = await _rss(workdir)
+                        report.peak_rss_mb = max(report.peak_rss_mb, report.rss_end_mb)
                         if on_call is not None:
                             on_call(report, tool.name, mutation, outcome)
                         if outcome == "crash":
                             break
                     if done >= calls:
                         report.alive_after = bool(await _tools(client))
-            except Exception as exc:  # the connection itself failed: the server died under us
+            except Exception as exc:  # the connection failed (the server died) or an answer broke the protocol
+                died = isinstance(exc, anyio.ClosedResourceError | anyio.BrokenResourceError | anyio.EndOfStream
+                                  | ConnectionError | OSError) or "Connection closed" in str(exc)
+                kind = "server_died" if died else "protocol_error"
                 report.crashes += 1
-                report.findings.append({"kind": "crash", "error": f"{type(exc).__name__}: {exc}"[:300]})
+                report.crash_kinds[kind] += 1
+                report.findings.append({"kind": kind, "error": f"{type(exc).__name__}: {exc}"[:300]})
                 if report.crashes > 5:
                     break
     report.seconds = time.monotonic() - started
@@ -485,33 +504,45 @@ async def _one_call(client: Client, tool: Any, args: dict[str, Any], timeout_s: 
             result = await client.call_tool(tool.name, args)
     except TimeoutError:
         report.hangs += 1
+        report.crash_kinds["hang"] += 1
         report.findings.append({"kind": "hang", "tool": tool.name, "mutation": mutation, "args": _short(args)})
         return "hang"
     except MCPError as exc:
-        if exc.error.code == -32603 or "Connection closed" in str(exc):
-            kind = "crash" if "Connection closed" in str(exc) else "generic"
-            if kind == "crash":
-                report.crashes += 1
-            else:
-                report.generic_errors += 1
-            report.findings.append({"kind": kind, "tool": tool.name, "mutation": mutation, "args": _short(args),
+        if "Connection closed" in str(exc):
+            report.crashes += 1
+            report.crash_kinds["server_died"] += 1
+            report.findings.append({"kind": "crash", "tool": tool.name, "mutation": mutation, "args": _short(args),
                                     "error": str(exc)[:300]})
-            return kind
+            return "crash"
+        if _has_traceback(str(exc)):
+            return _traceback_in_message(report, tool.name, mutation, args, str(exc))
+        if exc.error.code == -32603:
+            report.generic_errors += 1
+            report.error_kinds["generic"] += 1
+            report.findings.append({"kind": "generic", "tool": tool.name, "mutation": mutation, "args": _short(args),
+                                    "error": str(exc)[:300]})
+            return "generic"
         report.clean_errors += 1
+        report.error_kinds[f"jsonrpc_{exc.error.code}"] += 1
         return "clean"
     except (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream) as exc:
         report.crashes += 1
+        report.crash_kinds["server_died"] += 1
         report.findings.append({"kind": "crash", "tool": tool.name, "mutation": mutation, "args": _short(args),
                                 "error": type(exc).__name__})
         return "crash"
     if result.is_error:
         message = _text(result)
+        if _has_traceback(message):
+            return _traceback_in_message(report, tool.name, mutation, args, message)
         if _is_generic(tool.name, message):
             report.generic_errors += 1
+            report.error_kinds["generic"] += 1
             report.findings.append({"kind": "generic", "tool": tool.name, "mutation": mutation, "args": _short(args),
                                     "error": message[:300]})
             return "generic"
         report.clean_errors += 1
+        report.error_kinds["tool_error"] += 1
         return "clean"
     if tool.output_schema and result.structured_content is not None:
         try:
@@ -523,6 +554,15 @@ async def _one_call(client: Client, tool: Any, args: dict[str, Any], timeout_s: 
             return "bad_result"
     report.results += 1
     return "result"
+
+
+def _traceback_in_message(report: ServerReport, tool: str, mutation: str, args: dict[str, Any], message: str) -> str:
+    """A traceback reached the client: a crash of the error boundary, whatever else the message says."""
+    report.crashes += 1
+    report.crash_kinds["traceback_in_message"] += 1
+    report.findings.append({"kind": "traceback_in_message", "tool": tool, "mutation": mutation, "args": _short(args),
+                            "error": message[:600]})
+    return "traceback_in_message"
 
 
 # ---------------------------------------------------------------- raw lines
@@ -550,6 +590,7 @@ def raw_lines(name: str, workdir: Path, timeout_s: float = 60.0) -> dict[str, An
     be answered with its JSON-RPC error (the ids it carries), then ``tools/list`` must still answer."""
     init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}}
+    workdir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen([sys.executable, *serve_args(name, workdir, "--transport", "stdio")], cwd=REPO,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdin and proc.stdout

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from servers.retrieval import manage
 from servers.retrieval.ingest import ingest
 from servers.retrieval.search import search
 from servers.retrieval.store import get_store
@@ -80,3 +81,14 @@ def test_sigkill_mid_ingest_then_rerun_completes_without_duplicates(tmp_path: Pa
     assert store.count("kb") == len(rows) == sum(c[0]["chunk_count"] for c in per_doc.values())
     again = ingest(settings, "kb", paths=[str(tmp_path / "docs")])
     assert (again.unchanged, again.chunks_added) == (N_DOCS, 0)
+
+    # exact counts: the recovered knowledge base holds precisely what one uninterrupted ingest stores
+    manage.create_kb(settings, "clean")
+    clean = ingest(settings, "clean", paths=[str(tmp_path / "docs")])
+    assert (clean.added, clean.failed) == (N_DOCS, 0)
+    clean_rows = store.query("clean", "", fields=["id", "doc_id"])
+    assert store.count("kb") == store.count("clean") == clean.chunks_added == len(rows)
+    assert {r["id"] for r in rows} == {r["id"] for r in clean_rows}, "the recovered chunks differ from a clean ingest"
+    infos = {info.name: info for info in manage.list_kbs(settings)}
+    assert (infos["kb"].documents, infos["kb"].chunks) == (infos["clean"].documents, infos["clean"].chunks) == (
+        N_DOCS, clean.chunks_added)

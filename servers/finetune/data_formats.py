@@ -109,9 +109,8 @@ def validate_row(row: Any, fmt: Format) -> None:
             raise ValueError("label must be true (desirable) or false (undesirable)")
     elif fmt == "prompt_only":
         _text_or_messages(row.get("prompt"), "prompt")
-    elif fmt == "text":
-        if not isinstance(row.get("text"), str) or not row["text"].strip():
-            raise ValueError("text must be a non-empty string")
+    elif fmt == "text" and (not isinstance(row.get("text"), str) or not row["text"].strip()):
+        raise ValueError("text must be a non-empty string")
 
 
 def read_rows(path: Path, max_rows: int) -> tuple[list[tuple[int, Any]], list[tuple[int, str]]]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from servers.core.errors import QuiverError
 from servers.core.settings import Settings, load_settings
+from servers.finetune import cli as finetune_cli
 
 
 def _common() -> argparse.ArgumentParser:
@@ -64,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     servers = sub.add_parser("servers", parents=[common], help="list the servers this install provides")
     servers.set_defaults(func=_servers)
+
+    finetune_cli.register(sub, [common])
 
     try:
         from host import commands

@@ -3,8 +3,8 @@ and every dropped row counted by reason.
 
 Steps, in this order (each counted in ``dropped``): per-line validation (``invalid``), PII
 (``pii``, or redaction), length (``too_short`` / ``too_long``), exact duplicates by md5 of the
-normalized row (``duplicate``), same prompt with a different target (``conflict``, first kept),
-near-duplicates by MinHash/LSH (``near_duplicate``), perplexity tails (``ppl_low`` / ``ppl_high``),
+normalized row (``duplicate``), near-duplicates by MinHash/LSH (``near_duplicate``), same prompt
+with a different target (``conflict``, first kept), perplexity tails (``ppl_low`` / ``ppl_high``),
 diversity selection to N (``not_selected``); then the split (random or by a time field), the leak
 check (eval rows that duplicate or near-duplicate train rows: ``leak``), general-data mixing and the
 chat-template check. Output: ``train.jsonl``, ``eval.jsonl``, ``dropped.jsonl`` (row, reason,
@@ -256,6 +256,19 @@ def prepare(
             seen[key] = row
             kept.append(row)
         rows = kept
+    if options.near_dup is not None:
+        if not 0 < options.near_dup <= 1:
+            raise InvalidInput("near_dup must be a Jaccard threshold in (0, 1], e.g. 0.85")
+        rows = sorted(rows, key=lambda r: r.split != "train")
+        dups = filters.near_duplicates([r.text for r in rows], options.near_dup, seed=options.seed)
+        kept = []
+        for index, row in enumerate(rows):
+            if index in dups:
+                original = rows[dups[index]]
+                drop(row, "leak" if original.split != row.split else "near_duplicate")
+            else:
+                kept.append(row)
+        rows = kept
     conflicts: list[str] = []
     if options.conflicts and fmt in ("messages", "prompt_completion"):
         first: dict[str, Row] = {}
@@ -270,19 +283,6 @@ def prepare(
                 continue
             first.setdefault(key, row)
             kept.append(row)
-        rows = kept
-    if options.near_dup is not None:
-        if not 0 < options.near_dup <= 1:
-            raise InvalidInput("near_dup must be a Jaccard threshold in (0, 1], e.g. 0.85")
-        rows = sorted(rows, key=lambda r: r.split != "train")
-        dups = filters.near_duplicates([r.text for r in rows], options.near_dup, seed=options.seed)
-        kept = []
-        for index, row in enumerate(rows):
-            if index in dups:
-                original = rows[dups[index]]
-                drop(row, "leak" if original.split != row.split else "near_duplicate")
-            else:
-                kept.append(row)
         rows = kept
     thresholds = None
     if options.ppl_filter and rows:

@@ -236,10 +236,14 @@ class JobCallback(_callback_base()):  # type: ignore[misc]
 
 
 def last_checkpoint(output_dir: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    folder = output_dir / CHECKPOINTS
-    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+    """The newest *complete* checkpoint (trainer_state.json is written last: a process killed while saving
+    leaves a folder without it, which is skipped)."""
+    found = []
+    for item in (output_dir / CHECKPOINTS).glob("checkpoint-*"):
+        step = item.name.rsplit("-", 1)[-1]
+        if step.isdigit() and (item / "trainer_state.json").is_file():
+            found.append((int(step), item))
+    return str(max(found)[1]) if found else None
 
 
 def run(ctx: JobContext) -> dict[str, Any]:

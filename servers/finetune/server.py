@@ -303,7 +303,7 @@ def _tiny_dataset(workdir: Path) -> Path:
 def protocol_examples(workdir: Path) -> list[tuple[str, dict]]:
     data = _tiny_dataset(workdir)
     prepared = str(workdir / "ft-prepared")
-    tiny = {"batch_size": 1, "max_length": 32, "save_steps": 1}
+    tiny = {"batch_size": 1, "max_length": 64, "save_steps": 1}
     return [
         ("list_methods", {}),
         ("recommend_config", {"task": "instruction", "samples": 500, "memory_gib": 4}),

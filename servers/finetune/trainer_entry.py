@@ -255,7 +255,16 @@ def run(ctx: JobContext) -> dict[str, Any]:
     tokenizer = load_tokenizer(cfg["model"]["location"])
     train_ds, eval_ds, info = load_data(cfg, tokenizer)
     model = load_model(cfg, dtype, precision)
+    rows = len(train_ds)
     trainer = build_trainer(cfg, ctx, model, tokenizer, train_ds, eval_ds, info, precision)
+    kept = len(trainer.train_dataset) if hasattr(trainer.train_dataset, "__len__") else rows
+    if kept == 0:
+        raise ValueError(
+            f"all {rows} training rows were dropped while preparing them: with max_length "
+            f"{cfg['train']['max_length']} the prompts fill the sequence and no answer token is left to learn; "
+            "raise max_length (or shorten the prompts / system prompt)")
+    if kept < rows:
+        info["rows_dropped_by_truncation"] = rows - kept
     out = Path(cfg["output_dir"])
     resume = last_checkpoint(out) if ctx.attempt > 1 or cfg.get("resume") else None
     if ctx.cancelled:

@@ -36,8 +36,12 @@ from servers.core.settings import Settings
 GIB = 1024**3
 # Resident memory of a Python process that imported torch, transformers, peft and TRL and holds a
 # tokenizer, before any model (measured on Linux x86-64, CPU build of torch; bench/finetune.py).
-CPU_RUNTIME_BYTES = int(0.62 * GIB)
+CPU_RUNTIME_BYTES = int(0.67 * GIB)
 CUDA_CONTEXT_BYTES = int(0.5 * GIB)  # not counted by torch.cuda.max_memory_allocated
+# glibc keeps part of the memory freed after the first backward (activations, logits) in its heap instead of
+# returning it; what later allocations (optimizer states) do not reuse stays resident. Measured on CPU with
+# SmolLM2-135M LoRA (bench/finetune.py): peak RSS − live tensors ≈ 0.46 × (activations + logits).
+CPU_ALLOCATOR_RETENTION = 0.46
 NF4_BYTES_PER_PARAM = 0.5 + 4 / 64  # 4-bit codes + one fp32 absmax per 64-value block
 NF4_DOUBLE_QUANT_BYTES_PER_PARAM = 0.5 + 1 / 64 + 4 / (64 * 256)  # 8-bit absmax, fp32 per 256 blocks
 
@@ -62,6 +66,7 @@ class ModelShape(BaseModel):
     quantizable: int = Field(description="parameters in decoder-layer Linear weights (what QLoRA stores in 4 bits)")
     embedding_params: int
     tied_embeddings: bool
+    checkpoint_bytes: int = Field(default=4, description="bytes per parameter in the stored weight files (torch_dtype)")
 
 
 class Component(BaseModel):
@@ -161,6 +166,8 @@ def _shape_cached(location: str, kwargs_json: str, name: str) -> ModelShape:
         linear_shapes=linear_shapes, quantizable=quantizable,
         embedding_params=embedding.weight.numel() if embedding is not None else 0,
         tied_embeddings=bool(getattr(config, "tie_word_embeddings", False)),
+        checkpoint_bytes=2 if str(getattr(config, "dtype", None) or getattr(config, "torch_dtype", "float32")).endswith(
+            ("float16", "bfloat16")) else 4,
     )
 
 
@@ -334,6 +341,15 @@ def estimate(
         step_peak = trainable * 4 if opt != "sgd" else 0  # foreach AdamW temporaries during the step
         if step_peak:
             add("optimizer_step", step_peak, "T × 4 B temporaries of the fused AdamW update (at the step, not in backward)")
+        if device == "cpu":
+            later = trainable * (ob + (4 if opt != "sgd" else 0))  # allocated after the first backward
+            kept = max(0.0, CPU_ALLOCATOR_RETENTION * (acts + head) - later)
+            add("allocator", kept, f"CPU only: glibc keeps ≈{CPU_ALLOCATOR_RETENTION} × (activations + logits) freed "
+                "after backward resident, minus what the optimizer states reuse (measured)")
+            if method == "qlora":
+                add("checkpoint_pages", shape.quantizable * shape.checkpoint_bytes,
+                    f"CPU only: the {shape.checkpoint_bytes}-byte checkpoint pages read to quantize the linears stay "
+                    "mapped while the unquantized embeddings still reference the file")
         add("runtime", runtime, "CUDA context (not in torch's counters)" if device == "cuda"
             else "Python + torch + transformers + TRL resident set, measured")
     total = _peak(details)
@@ -360,6 +376,7 @@ def _peak(details: list[Component]) -> float:
     """Peak = everything alive in backward, or everything alive at the optimizer step (activations freed)."""
     gib = {c.name: c.gib * GIB for c in details}
     always = sum(v for k, v in gib.items() if k not in ("activations", "logits", "optimizer_step"))
+    # the allocator's retained heap is counted in `always` (it stays after the first step)
     backward = always + gib.get("activations", 0) + gib.get("logits", 0)
     step = always + gib.get("optimizer_step", 0)
     return max(backward, step)

@@ -60,7 +60,7 @@ def _max_running(settings: Settings) -> int:
 def store(settings: Settings, *, monitor: bool = True) -> JobStore:
     """The job store under DATA_DIR/jobs, with this process's monitor running."""
     return job_store(settings.data_path / "jobs", max_running=_max_running(settings), monitor=monitor,
-                     slot_devices=_gpus() > 1)
+                     slot_devices=_gpus() > 1, kill_after_s=settings.finetune.kill_after_s)
 
 
 def _model_name(settings: Settings, model: str | None) -> str:
@@ -529,7 +529,6 @@ def cancel_job(settings: Settings, *, job_id: str) -> JobStatus:
     """Stop a job: queued → cancelled at once; running → SIGTERM, a checkpoint is saved, then cancelled."""
     jobs = store(settings)
     _job(jobs, job_id)
-    jobs.kill_after_s = settings.finetune.kill_after_s
     return _status(jobs, jobs.cancel(job_id))
 
 

@@ -101,7 +101,8 @@ PLAIN_TRL = textwrap.dedent(
     args = SFTConfig(output_dir=cfg["out"], per_device_train_batch_size=cfg["batch"], max_steps=cfg["steps"],
                      learning_rate=1e-4, weight_decay=0.01, warmup_steps=0.03, max_length=cfg["seq_len"],
                      logging_steps=1, save_strategy="no", report_to="none", use_cpu=not torch.cuda.is_available(),
-                     assistant_only_loss=True, gradient_checkpointing=False, disable_tqdm=True, seed=cfg["seed"])
+                     assistant_only_loss=True, gradient_checkpointing=False, disable_tqdm=True, seed=cfg["seed"],
+                     bf16=False, fp16=False, lr_scheduler_type="linear", optim="adamw_torch", max_grad_norm=1.0)
     trainer = SFTTrainer(model=model, args=args, train_dataset=load_dataset("json", data_files=cfg["data"])["train"],
                          processing_class=tok)
     out = trainer.train()

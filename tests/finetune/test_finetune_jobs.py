@@ -113,6 +113,29 @@ def _steps(settings: Settings, job_id: str) -> list[int]:
     return [r["step"] for r in api.job_status(settings, job_id=job_id, metrics_limit=1000).metrics if "loss" in r]
 
 
+def _wait_over_mcp(settings: Settings, job_id: str) -> tuple[dict[str, Any], list[tuple[float, float | None]]]:
+    """Call the `wait_job` tool through an in-process MCP client and collect its progress notifications."""
+    import asyncio
+
+    from mcp import Client
+
+    from servers.finetune.server import build_server
+
+    seen: list[tuple[float, float | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total))
+
+    async def run() -> dict[str, Any]:
+        async with Client(build_server(settings)) as client:
+            result = await client.call_tool("wait_job", {"job_id": job_id, "timeout_s": 600},
+                                            progress_callback=on_progress)
+            assert not result.is_error, result.content
+            return result.structured_content
+
+    return asyncio.run(run()), seen
+
+
 def _png_ok(path: str) -> bool:
     data = Path(path).read_bytes()
     return data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
@@ -144,8 +167,10 @@ def test_sft_kill_resume_cancel_resume_continues_at_the_next_step(env: dict[str,
 
     n_before = len(_steps(settings, job))
     api.resume_job(settings, job_id=job)
-    done = _wait(settings, job)
-    assert done.state == "completed", done.error
+    done, progress = _wait_over_mcp(settings, job)  # the tool a client calls, with progress notifications
+    assert done["state"] == "completed", done["error"]
+    assert progress and progress[-1][0] == 6 and all(total == 6 for _, total in progress)
+    done = api.job_status(settings, job_id=job)
     tail = _steps(settings, job)[n_before:]
     assert tail[0] == k + 1 and tail[-1] == 6 and done.step == 6
     assert done.result["resumed_from"].endswith(f"checkpoint-{k}") and done.attempt == 3

@@ -111,27 +111,56 @@ def _decoder_layers(model: Any) -> Any:
     return layers
 
 
+def _jsonl(path: str) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as source:
+        return [json.loads(line) for line in source if line.strip()]
+
+
+def _arrow_safe(row: dict[str, Any]) -> dict[str, Any]:
+    """Tools and tool-call arguments as JSON strings: Arrow would merge differently shaped objects across rows
+    into one struct (every tool's arguments gaining the other tools' keys as nulls)."""
+    out = dict(row)
+    if out.get("tools") is not None:
+        out["tools"] = json.dumps(out["tools"], ensure_ascii=False)
+    messages = []
+    for m in out["messages"]:
+        if m.get("tool_calls"):
+            m = {**m, "tool_calls": [
+                {**c, "function": {**c["function"], "arguments": c["function"]["arguments"]
+                                   if isinstance(c["function"].get("arguments"), str)
+                                   else json.dumps(c["function"].get("arguments", {}), ensure_ascii=False)}}
+                for c in m["tool_calls"]]}
+        messages.append(m)
+    out["messages"] = messages
+    return out
+
+
 def load_data(cfg: dict[str, Any], tokenizer: Any) -> tuple[Any, Any, dict[str, Any]]:
-    from datasets import load_dataset
+    from datasets import Dataset, load_dataset
 
     from servers.finetune.chat_format import to_training_messages, training_template
 
     data = cfg["data"]
-    files = {"train": data["train"]}
-    if data.get("eval"):
-        files["eval"] = data["eval"]
-    ds = load_dataset("json", data_files=files)
     info: dict[str, Any] = {}
     if data["format"] == "messages":
+        # Rows are converted in Python before Arrow sees them (see _arrow_safe).
         choice = training_template(tokenizer)
         info = {"template": choice.source, "tool_dialect": choice.tool_dialect, "assistant_only": choice.assistant_only}
         if choice.template:
             tokenizer.chat_template = choice.template
-        keep = ("messages", "tools")
-        ds = ds.map(lambda row: to_training_messages(row, choice.tool_dialect),
-                    remove_columns=[c for c in ds["train"].column_names if c not in keep])
-        if choice.tool_dialect == "smol" and "tools" in ds["train"].column_names:
-            ds = ds.remove_columns(["tools"])
+
+        def build(path: str) -> Any:
+            rows = [_arrow_safe(to_training_messages(r, choice.tool_dialect)) for r in _jsonl(path)]
+            if any("tools" in r for r in rows):
+                for r in rows:
+                    r.setdefault("tools", None)
+            return Dataset.from_list(rows)
+
+        return build(data["train"]), build(data["eval"]) if data.get("eval") else None, info
+    files = {"train": data["train"]}
+    if data.get("eval"):
+        files["eval"] = data["eval"]
+    ds = load_dataset("json", data_files=files)
     return ds["train"], ds.get("eval"), info
 
 

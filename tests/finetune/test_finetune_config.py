@@ -259,3 +259,25 @@ def test_cli_estimate_and_dry_run_print_one_json_object(tmp_path: Path, settings
     assert started["state"] == "dry_run" and started["config"]["lora_r"] == 4 and started["config"]["max_steps"] == 2
     assert main(["finetune", "status", "ghost", "--json", *base]) == 2
     assert "no job 'ghost'" in capsys.readouterr().err
+
+
+def test_trainer_data_keeps_each_tool_calls_own_arguments(tmp_path: Path) -> None:
+    """Rows whose tool calls have different argument names must not be merged into one Arrow struct."""
+    from servers.finetune.trainer_entry import load_data
+
+    def row(tool: str, args: dict) -> dict:
+        spec = {"type": "function", "function": {"name": tool, "description": tool,
+                                                  "parameters": {"type": "object", "properties": {k: {"type": "string"} for k in args}}}}
+        return {"tools": [spec], "messages": [
+            {"role": "user", "content": "go"},
+            {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": tool, "arguments": args}}]},
+            {"role": "tool", "name": tool, "content": "ok"}, {"role": "assistant", "content": "done"}]}
+
+    path = tmp_path / "t.jsonl"
+    path.write_text(json.dumps(row("weather", {"city": "Oslo"})) + "\n" + json.dumps(row("clock", {"timezone": "UTC"})) + "\n")
+    tokenizer = _smol_tokenizer()
+    train, _, info = load_data({"data": {"format": "messages", "train": str(path)}}, tokenizer)
+    assert info["tool_dialect"] == "smol" and info["template"] == "quiver-chatml"
+    second = tokenizer.apply_chat_template(train[1]["messages"], tokenize=False)
+    assert '<tool_call>[{"name": "clock", "arguments": {"timezone": "UTC"}}]</tool_call>' in second
+    assert "city" not in second and "null" not in second

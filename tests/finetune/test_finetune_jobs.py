@@ -24,6 +24,8 @@ from servers.finetune import api
 TOOL = {"type": "function", "function": {"name": "get_weather", "description": "Weather for a city",
                                          "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
                                                         "required": ["city"]}}}
+CLOCK = {"type": "function", "function": {"name": "get_time", "description": "Local time in a time zone",
+                                          "parameters": {"type": "object", "properties": {"zone": {"type": "string"}}}}}
 CITIES = ["Paris", "Rome", "Oslo", "Lima", "Cairo", "Tokyo", "Quito", "Dakar"]
 TINY = {"batch_size": 2, "max_length": 64, "logging_steps": 1}
 
@@ -33,12 +35,14 @@ def _sft_rows() -> list[dict[str, Any]]:
     for i, city in enumerate(CITIES):
         rows.append({"messages": [{"role": "user", "content": f"What is {i} plus {i + 2}?"},
                                   {"role": "assistant", "content": f"{i} plus {i + 2} is {2 * i + 2}."}]})
-        rows.append({"tools": [TOOL], "messages": [
-            {"role": "user", "content": f"Weather in {city}?"},
+        tool, args = (TOOL, {"city": city}) if i % 2 else (CLOCK, {"zone": f"Europe/{city}"})
+        name = tool["function"]["name"]
+        rows.append({"tools": [TOOL, CLOCK], "messages": [
+            {"role": "user", "content": f"Weather or time in {city}?"},
             {"role": "assistant", "content": "", "tool_calls": [
-                {"type": "function", "function": {"name": "get_weather", "arguments": {"city": city}}}]},
-            {"role": "tool", "name": "get_weather", "content": "sunny"},
-            {"role": "assistant", "content": f"It is sunny in {city}."}]})
+                {"type": "function", "function": {"name": name, "arguments": args}}]},
+            {"role": "tool", "name": name, "content": "sunny" if i % 2 else "noon"},
+            {"role": "assistant", "content": f"It is {'sunny' if i % 2 else 'noon'} in {city}."}]})
     return rows
 
 

@@ -142,7 +142,7 @@ def num_tokens(history: History, context: dict[str, Any] | None = None) -> list[
         return []
     per_step = []
     for (s0, a), (s1, b) in zip(points, points[1:], strict=False):
-        if s1 > s0:
+        if s1 > s0 and b >= a:  # the counter is cumulative; it restarts after a resume
             per_step.append((b - a) / (s1 - s0))
     if not per_step:
         return []

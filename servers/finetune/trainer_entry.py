@@ -249,9 +249,17 @@ class JobCallback(_callback_base()):  # type: ignore[misc]
             record["summary"] = True
         self.ctx.log_metrics({"step": state.global_step, "epoch": round(state.epoch or 0.0, 4), **record})
         self._progress(state)
+        self._maybe_stop(control)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
         self._progress(state)
+        self._maybe_stop(control)
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        self._maybe_stop(control)
+
+    def _maybe_stop(self, control: Any) -> None:
+        """A cancel asked during this step's log/eval phase still saves this step and stops before the next."""
         if self.ctx.cancelled:
             control.should_save = True
             control.should_training_stop = True

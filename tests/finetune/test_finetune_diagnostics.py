@@ -93,6 +93,11 @@ def test_too_few_tokens_per_step() -> None:
     assert "malformed" in found.message
 
 
+def test_num_tokens_counter_restarting_after_a_resume_is_not_a_bad_batch() -> None:
+    h = _set(healthy(), "num_tokens", [800.0 * (i + 1) for i in range(15)] + [800.0 * (i + 1) for i in range(15)])
+    assert d.num_tokens(h, CONTEXT) == []
+
+
 def test_token_accuracy_perfect_early() -> None:
     [found] = d.token_accuracy(_set(healthy(), "mean_token_accuracy", [1.0] * 30), CONTEXT)
     assert "memorizes" in found.message

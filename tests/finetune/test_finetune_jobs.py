@@ -76,7 +76,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     models.causal_lm("smollm2", settings)  # the trainable folder exists before jobs start (no race)
     rows = _sft_rows()
     sft = _write(root / "sft.jsonl", rows[:12])
-    sft_eval = _write(root / "sft_eval.jsonl", rows[12:])
+    sft_eval = _write(root / "sft_eval.jsonl", rows[12:14])
     dpo = _write(root / "dpo.jsonl", [
         {"prompt": f"Say the capital of {c}'s country politely.", "chosen": f"Certainly! It is the capital city near {c}.",
          "rejected": "No."} for c in CITIES[:4]])
@@ -86,7 +86,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     reward = [{"type": "numeric_match", "field": "answer", "weight": 2.0}, {"type": "length", "min_chars": 1, "max_chars": 40}]
     ids = {}
     ids["sft"] = api.start_job(settings, data=sft, eval_data=sft_eval, max_steps=6, job_id="sft",
-                               options={**TINY, "save_steps": 2, "eval_steps": 2}).job_id
+                               options={**TINY, "save_steps": 2, "eval_steps": 2, "max_length": 320}).job_id
     ids["dpo"] = api.start_job(settings, method="dpo", data=dpo, max_steps=2, job_id="dpo", options=TINY).job_id
     ids["grpo"] = api.start_job(settings, method="grpo", data=grpo, max_steps=2, job_id="grpo", reward=reward,
                                 options={**TINY, "num_generations": 2, "max_completion_length": 8}).job_id
@@ -161,7 +161,7 @@ def test_sft_kill_resume_cancel_resume_continues_at_the_next_step(env: dict[str,
     _until(lambda: (api.job_status(settings, job_id=job).step or 0) >= 4)
     cancelled = api.cancel_job(settings, job_id=job)
     assert cancelled.job_id == job
-    stopped = _wait(settings, job, 120)
+    stopped = _wait(settings, job, 300)
     assert stopped.state == "cancelled"
     after_first_resume = [s for s in _steps(settings, job)[len(logged_before):]]
     assert after_first_resume[0] == 3, after_first_resume  # continued from checkpoint-2: step 3, not step 1
@@ -188,6 +188,7 @@ def test_sft_metrics_plots_diagnostics_and_data_hash(env: dict[str, Any]) -> Non
     assert all(_png_ok(p) for p in status.plots)
     assert status.diagnostics and status.best_checkpoint in (2, 4, 6)
     assert status.result["template"] == "quiver-chatml" and status.result["tool_dialect"] == "smol"
+    assert "rows_dropped_by_truncation" not in status.result  # the tool-calling rows were all trained on
     assert status.dataset_hash and len(status.dataset_hash) == 32
     logs = api.job_logs(env["settings"], job_id="sft", lines=400)
     assert "attempt 3 started" in logs.text and "resume from" in logs.text
@@ -199,7 +200,7 @@ def test_export_adapter_and_merged_load_through_the_model_layer(env: dict[str, A
     adapter = api.export_model(settings, job_id="sft")
     assert adapter.kind == "adapter" and adapter.verified and isinstance(adapter.sample_output, str)
     assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json"} <= set(adapter.files)
-    assert adapter.perplexity_base and adapter.perplexity_tuned and adapter.eval_rows == 4
+    assert adapter.perplexity_base and adapter.perplexity_tuned and adapter.eval_rows == 2
     merged = api.export_model(settings, job_id="sft", merge=True, out=str(env["root"] / "merged"), verify=False)
     assert merged.kind == "merged" and "model.safetensors" in merged.files and "config.json" in merged.files
 

@@ -26,6 +26,8 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser] | None = No
     sub = ft.add_subparsers(dest="ft_command", required=True)
     out = argparse.ArgumentParser(add_help=False)
     out.add_argument("--json", action="store_true", help="print one JSON object")
+    out.add_argument("--root", action="append", default=argparse.SUPPRESS,
+                     help="folder whose files may be read and written (repeatable; replaces the configured roots)")
     common = [*parents, out]
 
     p = sub.add_parser("methods", parents=common, help="methods, adapters, presets and what this machine can run")

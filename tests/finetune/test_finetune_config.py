@@ -251,10 +251,9 @@ def test_cli_estimate_and_dry_run_print_one_json_object(tmp_path: Path, settings
                  "--budget-gib", "8", "--json", *base]) == 0
     est = json.loads(capsys.readouterr().out)
     assert est["parameters"] == 134_515_008 and est["fits"] is True and "activations" in est["components"]
-    (tmp_path / "data").mkdir(exist_ok=True)
-    data = _data(tmp_path / "data", [SFT_ROW] * 2)  # the data dir is always an allowed root
+    data = _data(tmp_path, [SFT_ROW] * 2)
     assert main(["finetune", "start", "--data", data, "--max-steps", "2", "--set", "lora_r=4", "--dry-run", "--json",
-                 *base]) == 0
+                 "--root", str(tmp_path), *base]) == 0
     started = json.loads(capsys.readouterr().out)
     assert started["state"] == "dry_run" and started["config"]["lora_r"] == 4 and started["config"]["max_steps"] == 2
     assert main(["finetune", "status", "ghost", "--json", *base]) == 2

@@ -44,6 +44,7 @@ bench: setup
 	$(PY) bench/text2sql.py --data $(SHARED_DATA)/text2sql --limit 24 --candidates 1 5 | tee bench/results/text2sql.jsonl
 	$(PY) bench/host.py --data $(SHARED_DATA)/bfcl --limit 10 | tee bench/results/host.jsonl
 	$(PY) bench/finetune.py | tee bench/results/finetune.jsonl
+	$(PY) bench/eval.py --data $(SHARED_DATA) --judge-limit 60 | tee bench/results/eval.jsonl
 
 clean:
 	rm -rf $(VENV) $(NODE_DIR)

@@ -22,6 +22,7 @@ SERVERS: dict[str, str] = {
     "rerank": "servers.rerank.server",
     "text2sql": "servers.text2sql.server",
     "finetune": "servers.finetune.server",
+    "eval": "servers.eval.server",
 }
 
 

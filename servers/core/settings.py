@@ -6,6 +6,10 @@ project's ``configs/quiver.toml``), environment variables ``QUIVER_SECTION__KEY`
 (plus the shortcuts ``QUIVER_DATA_DIR`` and ``QUIVER_HTTP_TOKEN``), then explicit
 overrides from CLI flags. Unknown or invalid keys raise :class:`ConfigError`
 naming the key.
+
+A process that starts Quiver servers (the host) hands them its effective settings in
+``$QUIVER_SETTINGS_JSON`` (:func:`child_environment`): a whole settings document that
+takes the place of the TOML file unless ``--config`` names one.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from servers.core.errors import ConfigError
+from servers.core.errors import ConfigError, validation_message
 
 PROJECT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "quiver.toml"
+SETTINGS_ENV = "QUIVER_SETTINGS_JSON"
 
 
 class Section(BaseModel):
@@ -278,6 +283,20 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
 
 
+def _base_tree(config: str | Path | None, environ: dict[str, str]) -> tuple[dict[str, Any], str]:
+    """The lowest layer above the defaults and where it came from: a TOML file or $QUIVER_SETTINGS_JSON."""
+    if not config and environ.get(SETTINGS_ENV):
+        try:
+            tree = json.loads(environ[SETTINGS_ENV])
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"${SETTINGS_ENV} is not valid JSON: {exc}") from exc
+        if not isinstance(tree, dict):
+            raise ConfigError(f"${SETTINGS_ENV} must hold a JSON object of settings")
+        return tree, f" (from ${SETTINGS_ENV})"
+    path = config_file(config, environ)
+    return (read_toml(path), f" (config file {path})") if path else ({}, "")
+
+
 def load_settings(
     config: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
@@ -285,18 +304,18 @@ def load_settings(
 ) -> Settings:
     """Build the effective settings; raises ConfigError naming the offending key."""
     environ = dict(os.environ if environ is None else environ)
-    path = config_file(config, environ)
-    tree = read_toml(path) if path else {}
+    tree, origin = _base_tree(config, environ)
     tree = _merge(tree, _env_overrides(environ))
     tree = _merge(tree, overrides or {})
     try:
         return Settings.model_validate(tree)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        where = f" in {path}" if path else ""
-        more = len(exc.errors()) - 1
-        tail = f"; and {more} more problem(s)" if more else ""
-        raise ConfigError(
-            f"invalid config key '{key}'{where}: {first['msg']} (got {first.get('input')!r}){tail}"
-        ) from exc
+        raise ConfigError(f"invalid config key {validation_message(exc)}{origin}") from exc
+
+
+def child_environment(settings: Settings) -> dict[str, str]:
+    """Environment that makes a child Quiver server load exactly ``settings`` (paths made absolute)."""
+    data = settings.model_dump(mode="json")
+    data["data_dir"] = str(settings.data_path)
+    data["roots"] = [str(p) for p in settings.root_paths()]  # checked here: '.' from / or ~ is refused
+    return {SETTINGS_ENV: json.dumps(data)}

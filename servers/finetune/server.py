@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from functools import partial
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -15,6 +13,7 @@ from mcp.server.mcpserver import Context
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
+from servers.core.boundary import tool
 from servers.core.settings import Settings
 from servers.finetune import api
 from servers.finetune.data_prep import PrepareResult
@@ -42,8 +41,8 @@ def build_server(settings: Settings) -> MCPServer:
     async def run(fn: Any, *args: Any, **kwargs: Any) -> Any:
         return await anyio.to_thread.run_sync(partial(fn, settings, *args, **kwargs))
 
-    @app.tool(
-        name="list_methods",
+    @tool(
+        app, name="list_methods",
         title="Training methods and presets",
         description=(
             "What this machine can train and how: methods (sft, pretrain, dpo, kto, grpo, rloo, reward; PPO is gone "
@@ -55,8 +54,8 @@ def build_server(settings: Settings) -> MCPServer:
     async def list_methods() -> MethodsResult:
         return await run(api.list_methods)
 
-    @app.tool(
-        name="recommend_config",
+    @tool(
+        app, name="recommend_config",
         title="Recommend a training config",
         description=(
             "A complete SFT config for a task, model, number of samples and memory budget, with the rule behind "
@@ -74,8 +73,8 @@ def build_server(settings: Settings) -> MCPServer:
     ) -> Recommendation:
         return await run(api.recommend_config, task=task, model=model, samples=samples, memory_gib=memory_gib)
 
-    @app.tool(
-        name="estimate_memory",
+    @tool(
+        app, name="estimate_memory",
         title="Estimate training memory",
         description=(
             "Peak memory of training (or inference) a model, from its config.json without loading weights: "
@@ -103,8 +102,8 @@ def build_server(settings: Settings) -> MCPServer:
                          batch=batch, grad_ckpt=grad_ckpt, lora_r=lora_r, target_modules=target_modules,
                          optimizer=optimizer, budget_gib=budget_gib, new_tokens=new_tokens, device=device)
 
-    @app.tool(
-        name="prepare_data",
+    @tool(
+        app, name="prepare_data",
         title="Prepare training data",
         description=(
             "Validate and clean JSONL/JSON/CSV/Parquet training data (messages [+tools], prompt/completion, "
@@ -144,8 +143,8 @@ def build_server(settings: Settings) -> MCPServer:
                          mix_fraction=mix_fraction, transcripts=transcripts, model=model,
                          check_template=check_template, seed=seed)
 
-    @app.tool(
-        name="start_job",
+    @tool(
+        app, name="start_job",
         title="Start a fine-tuning job",
         description=(
             "Launch a training job in the background and return its id (poll with job_status or wait_job). "
@@ -178,8 +177,8 @@ def build_server(settings: Settings) -> MCPServer:
                          preset=preset, options=options, max_steps=max_steps, epochs=epochs, seed=seed,
                          reward=reward, dry_run=dry_run, job_id=job_id, label=label)
 
-    @app.tool(
-        name="job_status",
+    @tool(
+        app, name="job_status",
         title="Job status, curves and diagnostics",
         description=(
             "A job's state, step / total, ETA, latest metrics, recent metric records, PNG curves (loss and eval "
@@ -194,8 +193,8 @@ def build_server(settings: Settings) -> MCPServer:
     ) -> JobStatus:
         return await run(api.job_status, job_id=job_id, metrics_limit=metrics_limit)
 
-    @app.tool(
-        name="wait_job",
+    @tool(
+        app, name="wait_job",
         title="Wait for a job",
         description=(
             "Block until the job ends or timeout_s passes (capped by the server), sending a progress "
@@ -215,8 +214,8 @@ def build_server(settings: Settings) -> MCPServer:
 
         return await run(api.wait_job, job_id=job_id, timeout_s=timeout_s, progress=progress)
 
-    @app.tool(
-        name="list_jobs",
+    @tool(
+        app, name="list_jobs",
         title="List fine-tuning jobs",
         description="Fine-tuning jobs, newest first, with state, method, model and progress; plus running/queued counts.",
         annotations=READ_ONLY,
@@ -228,8 +227,8 @@ def build_server(settings: Settings) -> MCPServer:
     ) -> JobList:
         return await run(api.list_jobs, state=state, limit=limit)
 
-    @app.tool(
-        name="job_logs",
+    @tool(
+        app, name="job_logs",
         title="Job log",
         description="The last lines of a job's trainer output (stdout/stderr): tracebacks, warnings, per-step logs.",
         annotations=READ_ONLY,
@@ -240,8 +239,8 @@ def build_server(settings: Settings) -> MCPServer:
     ) -> JobLogs:
         return await run(api.job_logs, job_id=job_id, lines=lines)
 
-    @app.tool(
-        name="cancel_job",
+    @tool(
+        app, name="cancel_job",
         title="Cancel a job",
         description=(
             "Stop a job: a queued one is cancelled at once; a running one saves a checkpoint at the end of its "
@@ -252,8 +251,8 @@ def build_server(settings: Settings) -> MCPServer:
     async def cancel_job(job_id: JobId) -> JobStatus:
         return await run(api.cancel_job, job_id=job_id)
 
-    @app.tool(
-        name="resume_job",
+    @tool(
+        app, name="resume_job",
         title="Resume a job",
         description=(
             "Run a cancelled, failed or orphaned job again from its last checkpoint, with optimizer, scheduler, "
@@ -264,8 +263,8 @@ def build_server(settings: Settings) -> MCPServer:
     async def resume_job(job_id: JobId) -> JobStatus:
         return await run(api.resume_job, job_id=job_id)
 
-    @app.tool(
-        name="export_model",
+    @tool(
+        app, name="export_model",
         title="Export the trained model",
         description=(
             "Write a completed job's LoRA adapter (or, with merge=true, the merged model in safetensors) to a "
@@ -285,42 +284,3 @@ def build_server(settings: Settings) -> MCPServer:
         return await run(api.export_model, job_id=job_id, merge=merge, out=out, checkpoint=checkpoint, verify=verify)
 
     return app
-
-
-# ---------------------------------------------------------------- protocol harness
-
-
-def _tiny_dataset(workdir: Path) -> Path:
-    workdir.mkdir(parents=True, exist_ok=True)
-    path = workdir / "ft-data.jsonl"
-    rows = [{"messages": [{"role": "user", "content": f"Add {a} and {a + 1}."},
-                          {"role": "assistant", "content": f"{a} + {a + 1} = {2 * a + 1}."}]} for a in range(1, 9)]
-    rows.append(rows[0])  # a duplicate for prepare to drop
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
-def protocol_examples(workdir: Path) -> list[tuple[str, dict]]:
-    data = _tiny_dataset(workdir)
-    prepared = str(workdir / "ft-prepared")
-    tiny = {"batch_size": 1, "max_length": 64, "save_steps": 1}
-    return [
-        ("list_methods", {}),
-        ("recommend_config", {"task": "instruction", "samples": 500, "memory_gib": 4}),
-        ("estimate_memory", {"model": "smollm2", "method": "lora", "seq_len": 128, "batch": 2, "budget_gib": 4}),
-        ("prepare_data", {"files": [str(data)], "out": prepared, "near_dup": 0.9, "check_template": False}),
-        ("start_job", {"data": prepared, "max_steps": 1, "options": tiny, "dry_run": True}),
-        ("start_job", {"data": prepared, "max_steps": 1, "options": tiny, "job_id": "proto-job"}),
-        ("cancel_job", {"job_id": "proto-job"}),
-        ("wait_job", {"job_id": "proto-job", "timeout_s": 120}),
-        ("resume_job", {"job_id": "proto-job"}),
-        ("wait_job", {"job_id": "proto-job", "timeout_s": 240}),
-        ("job_status", {"job_id": "proto-job"}),
-        ("job_logs", {"job_id": "proto-job", "lines": 20}),
-        ("list_jobs", {}),
-        ("export_model", {"job_id": "proto-job", "verify": False}),
-    ]
-
-
-def concurrent_example(workdir: Path) -> tuple[str, dict]:
-    return ("list_methods", {})

@@ -162,8 +162,8 @@ def test_reward_rules() -> None:
 
 def test_training_format_equals_what_the_host_sends() -> None:
     """An adapter must learn exactly the tool format the host prompts it with."""
+    from host.backends.base import ToolInfo
     from host.backends.formats import render_messages
-    from host.connections import ToolInfo
     from servers.core.tool_prompt import smol_messages
 
     lm_tokenizer = _smol_tokenizer()
@@ -188,7 +188,7 @@ def _smol_tokenizer():  # noqa: ANN202
 
     folder = models.gguf_cache_dir(models.resolve("smollm2", "causal_lm").path, load_settings())
     if not (folder / "tokenizer_config.json").is_file():
-        models.causal_lm("smollm2")
+        models.causal_lm("smollm2", load_settings())
     return AutoTokenizer.from_pretrained(str(folder))
 
 

@@ -44,6 +44,7 @@ bench: setup
 	$(PY) -m bench.text2sql --data $(SHARED_DATA)/text2sql --limit 24 --candidates 1 5 | tee bench/results/text2sql.jsonl
 	$(PY) -m bench.host --data $(SHARED_DATA)/bfcl --limit 10 | tee bench/results/host.jsonl
 	$(PY) -m bench.eval --data $(SHARED_DATA) --judge-limit 60 | tee bench/results/eval.jsonl
+	$(PY) -m bench.finetune | tee bench/results/finetune.jsonl
 
 # The long fuzz run (>= 1,000 generated calls per server over stdio); the CI slice is protocol_tests/test_fuzz.py.
 fuzz: setup

@@ -64,7 +64,11 @@ def store(settings: Settings, *, monitor: bool = True) -> JobStore:
 
 
 def _model_name(settings: Settings, model: str | None) -> str:
-    return model or settings.finetune.default_model or settings.models.causal_lm
+    """The model a call names: a configured name only (paths and hub ids come from the config, never from a
+    call), else the configured default."""
+    if model is not None:
+        return models.configured_model(model, "causal_lm", settings) or model
+    return settings.finetune.default_model or settings.models.causal_lm
 
 
 def _training_model(name: str, settings: Settings) -> dict[str, Any]:

@@ -68,7 +68,7 @@ def build_server(settings: Settings) -> MCPServer:
         task: Annotated[Literal["classification", "instruction", "chat", "code", "math", "domain", "tool_calling"],
                         Field(description="what the model should learn")],
         samples: Annotated[int, Field(description="number of training rows", ge=1)],
-        model: Annotated[str | None, Field(description="shipped short name (smollm2), local folder or cached hub id; default: the configured model")] = None,
+        model: Annotated[str | None, Field(description="configured model name (smollm2, or a key of models.named); default: the configured model")] = None,
         memory_gib: Annotated[float | None, Field(description="memory budget in GiB (GPU memory, or RAM on CPU)", gt=0)] = None,
     ) -> Recommendation:
         return await run(api.recommend_config, task=task, model=model, samples=samples, memory_gib=memory_gib)
@@ -85,7 +85,7 @@ def build_server(settings: Settings) -> MCPServer:
         annotations=READ_ONLY,
     )
     async def estimate_memory(
-        model: Annotated[str | None, Field(description="shipped short name, local folder or cached hub id; default: the configured model")] = None,
+        model: Annotated[str | None, Field(description="configured model name (smollm2, or a key of models.named); default: the configured model")] = None,
         method: Annotated[Literal["lora", "qlora", "full", "freeze", "inference"], Field(description="what is trained (or inference)")] = "lora",
         precision: Annotated[Literal["auto", "bf16", "fp16", "fp32"], Field(description="auto = bf16 on GPU, fp32 on CPU")] = "auto",
         seq_len: Annotated[int | None, Field(description="tokens per sequence (default: finetune.max_length)", ge=1)] = None,
@@ -133,7 +133,7 @@ def build_server(settings: Settings) -> MCPServer:
         mix_files: Annotated[list[str] | None, Field(description="general data mixed into train against forgetting")] = None,
         mix_fraction: Annotated[float | None, Field(description="share of train drawn from mix_files (0.3–0.5)", gt=0, lt=1)] = None,
         transcripts: Annotated[bool, Field(description="inputs are host transcripts (default: DATA_DIR/transcripts/*.jsonl)")] = False,
-        model: Annotated[str | None, Field(description="model whose tokenizer and chat template are checked")] = None,
+        model: Annotated[str | None, Field(description="configured model name whose tokenizer and chat template are checked")] = None,
         check_template: Annotated[bool, Field(description="check masking and end-of-turn with the model's template")] = True,
         seed: Annotated[int, Field(description="random seed (split, mixing, selection)")] = 42,
     ) -> PrepareResult:
@@ -161,7 +161,7 @@ def build_server(settings: Settings) -> MCPServer:
         data: Annotated[str, Field(description="a prepared dataset folder or a data file under the roots")],
         method: Annotated[Literal["sft", "pretrain", "dpo", "kto", "grpo", "rloo", "reward"], Field(description="training method")] = "sft",
         adapter: Annotated[Literal["lora", "qlora", "full", "freeze"], Field(description="what trains")] = "lora",
-        model: Annotated[str | None, Field(description="shipped short name, local folder or cached hub id; default: the configured model")] = None,
+        model: Annotated[str | None, Field(description="configured model name (smollm2, or a key of models.named); default: the configured model")] = None,
         eval_data: Annotated[str | None, Field(description="eval file (default: the prepared folder's eval.jsonl)")] = None,
         preset: Annotated[Literal["instruction", "code", "chat"] | None, Field(description="numbers from a preset (see list_methods)")] = None,
         options: Annotated[dict[str, Any] | None, Field(description="overrides, e.g. {lora_r: 16, learning_rate: 2e-4, batch_size: 2, max_length: 512}")] = None,

@@ -113,8 +113,9 @@ def test_estimate_bad_input(settings: Settings) -> None:
         api.estimate_memory(settings, lora_r=0)
     with pytest.raises(InvalidInput, match="not in smollm2"):
         api.estimate_memory(settings, target_modules=["query_key_value"])
-    with pytest.raises(NotFound):
-        api.estimate_memory(settings, model="/nonexistent/model-folder")
+    for by_path in ("/nonexistent/model-folder", "/etc", "HuggingFaceTB/SmolLM2-1.7B"):  # issue 15, defect 8
+        with pytest.raises(InvalidInput, match="is not a configured causal lm.*Paths and hub ids are not accepted"):
+            api.estimate_memory(settings, model=by_path)
 
 
 def test_recommend_gives_rules_and_fits_the_budget(settings: Settings) -> None:
@@ -223,7 +224,7 @@ def test_start_job_bad_input(tmp_path: Path, settings: Settings) -> None:
         (dict(data=sft, options={"learning_rate": -0.1}), InvalidInput, "learning_rate"),
         (dict(data=str(tmp_path / "none.jsonl")), NotFound, "no file"),
         (dict(data="/etc/passwd"), AccessDenied, "outside the allowed roots"),
-        (dict(data=sft, model="/no/such/model"), NotFound, "not found"),
+        (dict(data=sft, model="/no/such/model"), InvalidInput, "not a configured causal lm"),
         (dict(data=sft, method="grpo"), InvalidInput, "needs prompt_only"),
         (dict(data=sft, adapter="lora", options={"target_modules": ["c_attn"]}), InvalidInput, "not in smollm2"),
     ]

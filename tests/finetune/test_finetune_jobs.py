@@ -71,7 +71,9 @@ def _tiny_llama(folder: Path) -> str:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("ftjobs")
+    llama = _tiny_llama(root / "tiny-llama")  # calls name models only by configured name (issue 15, defect 8)
     settings = load_settings(overrides={"data_dir": str(root / "data"), "roots": [str(root)],
+                                        "models": {"named": {"tiny-llama": llama}},
                                         "finetune": {"max_running_jobs": 2, "kill_after_s": 30}})
     models.causal_lm("smollm2", settings)  # the trainable folder exists before jobs start (no race)
     rows = _sft_rows()
@@ -82,7 +84,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
          "rejected": "No."} for c in CITIES[:4]])
     grpo = _write(root / "grpo.jsonl", [{"prompt": f"What is {i} + {i}? Answer with a number.", "answer": str(2 * i)}
                                         for i in range(4)])
-    llama = _tiny_llama(root / "tiny-llama")
     reward = [{"type": "numeric_match", "field": "answer", "weight": 2.0}, {"type": "length", "min_chars": 1, "max_chars": 40}]
     ids = {}
     ids["sft"] = api.start_job(settings, data=sft, eval_data=sft_eval, max_steps=6, job_id="sft",
@@ -90,7 +91,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     ids["dpo"] = api.start_job(settings, method="dpo", data=dpo, max_steps=2, job_id="dpo", options=TINY).job_id
     ids["grpo"] = api.start_job(settings, method="grpo", data=grpo, max_steps=2, job_id="grpo", reward=reward,
                                 options={**TINY, "num_generations": 2, "max_completion_length": 8}).job_id
-    ids["qlora"] = api.start_job(settings, adapter="qlora", model=llama, data=sft, max_steps=2, job_id="qlora",
+    ids["qlora"] = api.start_job(settings, adapter="qlora", model="tiny-llama", data=sft, max_steps=2, job_id="qlora",
                                  options={**TINY, "target_modules": ["q_proj", "v_proj"]}).job_id
     ids["broken"] = api.start_job(settings, method="grpo", data=grpo, max_steps=2, job_id="broken",
                                   reward=[{"type": "python", "callable": "tests.finetune.reward_fns:broken"}],

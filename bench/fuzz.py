@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=1000, help="calls per server")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--max-seconds", type=float, default=None,
+                        help="stop a server's calls after this long (the line then says how many were made)")
     parser.add_argument("--servers", nargs="*", default=None, help="default: every registered server")
     parser.add_argument("--calls-for", nargs="*", default=[], metavar="SERVER=N",
                         help="fewer (or more) calls for a named server, e.g. finetune=300; the line says so")
@@ -59,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  {name}: {report.calls} calls", file=sys.stderr, flush=True)
 
             report = fuzz.run(name, workdir, calls=calls, seed=args.seed, call_timeout_s=args.call_timeout, env=env,
-                              huge_chars=args.huge_chars, huge_items=args.huge_items, on_call=progress)
+                              huge_chars=args.huge_chars, huge_items=args.huge_items, on_call=progress,
+                              max_seconds=args.max_seconds)
             raw = fuzz.raw_lines(name, workdir / "raw")
             answered = sum(1 for a in raw["answers"] if "error" in a)
             line = {"bench": "fuzz", "when": time.strftime("%Y-%m-%d", time.localtime(started)), "seed": args.seed,
@@ -67,8 +70,13 @@ def main(argv: list[str] | None = None) -> int:
                     "huge_items": args.huge_items, **report.as_json(), "raw_lines": len(fuzz.RAW_LINES), "raw_errors_answered": answered,
                     "raw_alive_after": raw["tools"] > 0}
             line.pop("findings")
+            notes = []
             if calls < args.calls:
-                line["note"] = f"reduced from {args.calls} calls per server: this server is slow on a shared 2-core machine"
+                notes.append(f"asked for {calls} instead of {args.calls} calls: slow on a shared 2-core machine")
+            if report.calls < calls and args.max_seconds and report.seconds >= args.max_seconds:
+                notes.append(f"stopped by the {args.max_seconds:.0f} s time budget after {report.calls} calls")
+            if notes:
+                line["note"] = "; ".join(notes)
             line["findings"] = report.findings[:5]
             text = json.dumps(line, ensure_ascii=False)
             print(text, flush=True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import copy
 import json
 import os
 import random
@@ -265,13 +266,15 @@ class ArgumentFuzzer:
 
     def _wrong(self, current: Any) -> Any:
         options = [j for j in JUNK if type(j) is not type(current)]
-        return self.rng.choice(options)
+        return copy.deepcopy(self.rng.choice(options))  # JUNK's lists and dicts must never be shared
 
     def arguments(self, schema: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """(the mutation applied, the arguments)."""
         rng = self.rng
         root = schema
-        args = self.valid(schema, root)
+        # a private copy: values taken from JUNK or the schema (enum, const) are mutated below, and a shared
+        # one would grow call after call (a fuzzer that makes multi-gigabyte arguments out of nothing)
+        args = copy.deepcopy(self.valid(schema, root))
         if not isinstance(args, dict):
             args = {}
         kind = rng.choice(self.MUTATIONS)
@@ -285,7 +288,7 @@ class ArgumentFuzzer:
         elif kind == "missing_required" and schema.get("required"):
             args.pop(rng.choice(schema["required"]), None)
         elif kind == "extra_field":
-            args[rng.choice(["zz_unexpected", "__proto__", "", "settings", "progress", "ctx"])] = rng.choice(JUNK)
+            args[rng.choice(["zz_unexpected", "__proto__", "", "settings", "progress", "ctx"])] = copy.deepcopy(rng.choice(JUNK))
         elif kind == "boundary_number":
             numeric = [p for p in paths if isinstance(self._get(args, p), int | float)
                        and not isinstance(self._get(args, p), bool)] or ([(rng.choice(props),)] if props else [])
@@ -368,6 +371,13 @@ def _text(result: Any) -> str:
     return " ".join(getattr(c, "text", "") for c in result.content)
 
 
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The innermost exceptions of an exception group (the client's task groups wrap what went wrong)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for sub in exc.exceptions for leaf in _leaves(sub)]
+    return [exc]
+
+
 def _has_traceback(message: str) -> bool:
     return any(marker in message for marker in TRACEBACK_MARKERS)
 
@@ -445,7 +455,7 @@ async def _tools(client: Client) -> list[Any]:
 async def fuzz_server(
     name: str, workdir: Path, *, calls: int, seed: int, call_timeout_s: float = 60.0,
     env: dict[str, str] | None = None, huge_chars: int = 200_000, huge_items: int = 5000,
-    on_call: Any = None,
+    on_call: Any = None, max_seconds: float | None = None,
 ) -> ServerReport:
     """Fuzz server ``name`` over stdio (see the module doc); its data and root are under ``workdir``."""
     report = ServerReport(server=name)
@@ -454,18 +464,22 @@ async def fuzz_server(
     fuzzer = ArgumentFuzzer(rng, pools, huge_chars=huge_chars, huge_items=huge_items)
     log_path = workdir / f"{name}-stderr.log"
     started = time.monotonic()
+    stop_at = started + max_seconds if max_seconds else float("inf")
     params = stdio_params(name, workdir, env={"OMP_NUM_THREADS": "1", **(env or {})})
     with log_path.open("w", encoding="utf-8", errors="replace") as errlog:
         done = 0
-        while done < calls:
+        in_flight: dict[str, Any] = {}
+        while done < calls and time.monotonic() < stop_at:
             try:
                 async with Client(stdio_client(params, errlog=errlog), read_timeout_seconds=call_timeout_s + 30) as client:
+                    in_flight = {}
                     tools = [t for t in await _tools(client)]
                     if not report.rss_start_mb:
                         report.rss_start_mb = await _rss(workdir)
-                    while done < calls:
+                    while done < calls and time.monotonic() < stop_at:
                         tool = tools[done % len(tools)] if done < len(tools) else rng.choice(tools)
                         mutation, args = fuzzer.arguments(tool.input_schema)
+                        in_flight = {"tool": tool.name, "mutation": mutation, "args": _short(args)}
                         done += 1
                         report.calls += 1
                         report.by_mutation[mutation] += 1
@@ -476,16 +490,20 @@ async def fuzz_server(
                             on_call(report, tool.name, mutation, outcome)
                         if outcome == "crash":
                             break
-                    if done >= calls:
+                    if done >= calls or time.monotonic() >= stop_at:
                         report.alive_after = bool(await _tools(client))
             except Exception as exc:  # the connection failed (the server died) or an answer broke the protocol
                 died = isinstance(exc, anyio.ClosedResourceError | anyio.BrokenResourceError | anyio.EndOfStream
                                   | ConnectionError | OSError) or "Connection closed" in str(exc)
+                leaves = _leaves(exc)
+                died = died or all(isinstance(e, anyio.ClosedResourceError | anyio.BrokenResourceError | anyio.EndOfStream
+                                              | ConnectionError) or "Connection closed" in str(e) for e in leaves)
                 kind = "server_died" if died else "protocol_error"
                 report.crashes += 1
                 report.crash_kinds[kind] += 1
-                report.findings.append({"kind": kind, "error": f"{type(exc).__name__}: {exc}"[:300]})
-                if report.crashes > 5:
+                report.findings.append({"kind": kind, **in_flight,
+                                        "error": "; ".join(f"{type(e).__name__}: {e}" for e in leaves)[:600]})
+                if report.crashes > 5 or time.monotonic() >= stop_at:
                     break
     report.seconds = time.monotonic() - started
     log = log_path.read_text(encoding="utf-8", errors="replace")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,18 @@ def test_every_line_the_sdk_would_drop_is_answered(tmp_path: Path) -> None:
             assert answer["error"]["message"], what
     assert sum(1 for a in out["answers"] if "error" in a) >= len(fuzz.RAW_LINES) + 1  # the batch: one per element
     assert out["tools"] > 0, "tools/list went unanswered after the bad lines"
+
+
+def test_generated_arguments_stay_private_and_bounded() -> None:
+    """The long run's first finding was in the fuzzer: JUNK's lists and dicts were shared between calls, so
+    mutations grew them call after call into circular or multi-gigabyte arguments (the client failed to
+    encode them: 'Circular reference detected', RecursionError). Every call now gets its own copy."""
+    junk_before = json.dumps(fuzz.JUNK)
+    schema = {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "string"}},
+                                               "b": {"type": "object"}, "c": {"type": "integer"}}}
+    empty = {"type": "object", "properties": {}}
+    fuzzer = fuzz.ArgumentFuzzer(random.Random(3), fuzz.Pools(paths=["x"]), huge_chars=1000, huge_items=50, depth=20)
+    for i in range(3000):
+        _, args = fuzzer.arguments(schema if i % 2 else empty)
+        assert len(json.dumps(args)) < 200_000, i  # also raises on a circular reference
+    assert json.dumps(fuzz.JUNK) == junk_before

@@ -208,16 +208,29 @@ def transcript_rows(paths: list[Path]) -> list[ItemRow]:
     """One row per host run in the transcript files (``DATA_DIR/transcripts/*.jsonl``)."""
     rows = []
     for path in paths:
-        with path.open(encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
+        with path.open("rb") as fh:
+            for n, raw in enumerate(fh, 1):
+                rid = f"{path.name}:{n}"
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    rows.append(ItemRow(id=rid, unscorable={"*": "unscorable: the line is not UTF-8 text"}))
+                    continue
                 if not line.strip():
                     continue
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError:
-                    rows.append(ItemRow(id=f"{path.name}:{n}", unscorable={"*": "unscorable: the line is not JSON"}))
+                    rows.append(ItemRow(id=rid, unscorable={"*": "unscorable: the line is not JSON"}))
                     continue
-                rows.append(_transcript_row(record, f"{path.name}:{n}"))
+                if not isinstance(record, dict):
+                    rows.append(ItemRow(id=rid, unscorable={"*": "unscorable: the line is not a transcript object"}))
+                    continue
+                try:
+                    rows.append(_transcript_row(record, rid))
+                except (AttributeError, TypeError, ValueError, KeyError, ZeroDivisionError):
+                    rows.append(ItemRow(id=rid, unscorable={
+                        "*": "unscorable: the transcript's events are not the host's (usage events with numbers)"}))
     return rows
 
 

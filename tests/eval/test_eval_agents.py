@@ -85,6 +85,12 @@ def test_latency_from_transcripts_and_probe(eval_env, tmp_path: Path) -> None:
     assert result.metrics["tpot_s_mean"] == pytest.approx(sum((t / 2 - 0.1 * (i + 1)) / 10
                                                               for i, t in enumerate([1.0, 2.0, 3.0, 4.0])) / 4)
     assert result.n_unscorable == 1  # the broken line
+    # found by the fuzz run (issue 15): a binary file or lines of another shape are unscorable, not a crash
+    odd = folder / "odd.jsonl"
+    odd.write_bytes(b'%PDF-1.7\n\x84\xff\x00binary\n42\n["a"]\n{"events": [1, "x"]}\n'
+                    b'{"events": [{"type": "usage", "total": true, "model_seconds": "soon"}]}\n')
+    mixed = api.eval_latency(transcripts_path=str(odd), settings=settings)
+    assert mixed.n_unscorable == 6 and mixed.n_items == 6
     probe = api.eval_latency(probe_requests=2, max_new_tokens=5, settings=eval_env,
                              generator=Scripted(lambda m: "one two three four five"))
     assert probe.n_items == 2 and {"latency_s_p50", "ttft_s_p50", "tpot_s_p50", "qps"} <= set(probe.metrics)

@@ -178,8 +178,10 @@ class Tools:
             if "progress" not in takes:
                 return tool_result(await in_thread(fn, **kwargs))
             cancel = threading.Event()
-            kwargs["progress"] = progress = progress_reporter(ctx, cancel)
-            progress(0, None, "started")
+            kwargs["progress"] = progress_reporter(ctx, cancel)
+            if ctx is not None:  # progress from the very start, before any model loads
+                with contextlib.suppress(Exception):
+                    await ctx.report_progress(0, None, "started")
             return tool_result(await in_thread_cancellable(fn, cancel, **kwargs))
 
         forward.__name__ = name

@@ -318,6 +318,7 @@ class Ingestor:
             todo = self.check_existing(group)
             done += len(items[g : g + group_size]) - len(todo)
             for doc in todo:
+                report(f"{done}/{total} documents; parsing {Path(doc.item.source).name[:60]}")
                 start = time.perf_counter()
                 try:
                     self.parse_and_chunk(doc)
@@ -374,17 +375,24 @@ def ingest(
 ) -> IngestReport:
     """Ingest files / folders / URIs (under the roots) and raw texts into knowledge base ``kb``.
 
-    ``progress(done, total, message)`` is called after each batch (documents done of total).
+    ``progress(done, total, message)`` is called from the start (loading the embedder, listing files),
+    before each document is parsed and after each batch is stored; these are also the points where a
+    cancelled ingest stops (raising :class:`~servers.core.progress.Cancelled`): every batch stored so far
+    is complete, and the same ingest run again skips it and does the rest.
     Blocking: call it from a worker thread in async code.
     """
     if not paths and not texts:
         raise InvalidInput("nothing to ingest: give `paths` (files, folders, file:// URIs) and/or `texts`")
     docs = [t if isinstance(t, TextDocument) else TextDocument.model_validate(t) for t in texts]
+    if progress is not None:
+        progress(0, None, f"loading the embedding model ({settings.models.embedder})")
     runner = Ingestor(
         settings, kb, strategy=strategy, chunk_size=chunk_size, chunk_overlap=chunk_overlap, tags=tags,
         metadata=metadata, store=store,
     )
     errors: list[DocumentError] = []
+    if progress is not None:
+        progress(0, None, "listing files")
     items = collect_items(settings, paths, docs, errors)
     report = runner.run(items, errors, progress)
     report.failed += sum(1 for e in errors if not any(e.source == i.source for i in items))

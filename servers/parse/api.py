@@ -41,7 +41,8 @@ def _cut(text: str, limit: int | None) -> tuple[str, bool]:
 
 def parse_document(
     settings: Settings,
-    path: Annotated[str | None, Field(description="file path (relative to the first root) or file:// URI")] = None,
+    path: Annotated[str | None, Field(description="file path (relative to the first root), file:// URI or "
+                                                  "http(s):// URL")] = None,
     content_base64: Annotated[str | None, Field(description="the file's bytes, base64-encoded (instead of path)")] = None,
     filename: Annotated[str | None, Field(description="name with extension for content_base64, e.g. 'report.pdf'")] = None,
     include_markdown: Annotated[bool, Field(description="return the Markdown text (false: structure only)")] = True,

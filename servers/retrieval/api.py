@@ -84,7 +84,8 @@ def drop(settings: Settings, name: KbName) -> DropResult:
 def ingest(
     settings: Settings,
     kb: KbName,
-    paths: Annotated[list[str], Field(description="files, folders or file:// URIs under the allowed roots")] = [],  # noqa: B006 - never mutated
+    paths: Annotated[list[str], Field(description="files, folders or file:// URIs under the allowed roots, or "
+                                                  "http(s):// URLs")] = [],  # noqa: B006 - never mutated
     texts: Annotated[
         list[TextDocument], Field(description="raw texts {text, source?, title?, tags?, metadata?, created?}")
     ] = [],  # noqa: B006

@@ -99,6 +99,8 @@ async def _bad_calls_then_alive(client: Client) -> None:
                 assert any(r in message for r in required), f"{tool.name}: error does not name the missing argument: {message}"
             elif props:
                 assert result.is_error, f"{tool.name} accepted arguments of the wrong type"
+                message = " ".join(getattr(c, "text", "") for c in result.content)
+                assert "invalid arguments: `" in message and "pydantic" not in message, f"{tool.name}: {message}"
     if client.protocol_version in HANDSHAKE_PROTOCOL_VERSIONS:  # ping was removed in 2026-07-28
         await client.send_ping()
     assert await _all_tools(client), "server stopped answering after bad calls"

@@ -276,7 +276,10 @@ def _middleware(app: MCPServer) -> Callable[..., Awaitable[Any]]:
             except MCPError:
                 raise
             except (ValueError, ValidationError) as exc:
-                raise MCPError(code=INVALID_PARAMS, message=f"prompt {name!r}: {exc}") from exc
+                cause: BaseException | None = exc
+                while cause is not None and not isinstance(cause, QuiverError):
+                    cause = cause.__cause__ or cause.__context__
+                raise MCPError(code=INVALID_PARAMS, message=f"prompt {name!r}: {cause or exc}") from exc
         return await call_next(ctx)
 
     return check
@@ -299,3 +302,46 @@ def finish_server(app: MCPServer, name: str) -> MCPServer:
             handlers.pop(method, None)
     app.middleware.append(_middleware(app))
     return app
+
+
+# ---------------------------------------------------------------- resources and completions
+
+
+async def resource_text(fn: Callable[..., str], /, *args: Any, **kwargs: Any) -> str:
+    """A resource's text from blocking ``fn`` (in a thread): a missing thing is the protocol's
+    "resource not found", another Quiver error a resource error with its message."""
+    from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+
+    from servers.core.errors import NotFound
+
+    try:
+        return await in_thread(fn, *args, **kwargs)
+    except NotFound as exc:
+        raise ResourceNotFoundError(str(exc)) from exc
+    except QuiverError as exc:
+        raise ResourceError(str(exc)) from exc
+
+
+Completer = Callable[[str, dict[str, str]], list[str]]
+
+
+def add_completions(app: MCPServer, completers: dict[tuple[str, str], Completer]) -> None:
+    """Answer ``completion/complete`` for the prompt or resource template arguments named in
+    ``completers`` ((prompt name or URI template, argument) → ``fn(typed prefix, other arguments) ->
+    candidates``, run in a thread); matches start with the prefix, case-insensitively, at most 100."""
+    from mcp.types import Completion
+
+    @app.completion()
+    async def complete(ref: Any, argument: Any, context: Any) -> Completion | None:
+        key = (getattr(ref, "name", None) or getattr(ref, "uri", ""), argument.name)
+        completer = completers.get(key)
+        if completer is None:
+            return None
+        given = dict(getattr(context, "arguments", None) or {})
+        try:
+            candidates = await in_thread(completer, argument.value or "", given)
+        except QuiverError:
+            return Completion(values=[], total=0, has_more=False)
+        prefix = (argument.value or "").lower()
+        matches = sorted(c for c in candidates if c.lower().startswith(prefix))
+        return Completion(values=matches[:100], total=len(matches), has_more=len(matches) > 100)

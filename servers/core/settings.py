@@ -23,8 +23,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from servers.core.errors import ConfigError, validation_message
+from servers.core.shipped import shipped
 
-PROJECT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "quiver.toml"
+PROJECT_CONFIG = shipped("configs/quiver.toml")
 SETTINGS_ENV = "QUIVER_SETTINGS_JSON"
 
 

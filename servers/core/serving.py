@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from servers.core.event_store import RETRY_MS, BoundedEventStore
 from servers.core.registry import build_server, server_names
 from servers.core.settings import Settings
 
@@ -118,6 +119,8 @@ def asgi_app(apps: dict[str, MCPServer], settings: Settings, *, prefixed: bool) 
             max_request_body_size=settings.http.max_body_bytes,
             transport_security=_security(settings),
             host=settings.http.host,
+            event_store=None if settings.http.stateless else BoundedEventStore(),
+            retry_interval=RETRY_MS,
         )
         routes.extend(sub.routes)
 

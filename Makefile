@@ -7,7 +7,7 @@ NODE_DIR := .node
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test test-fast bench lint clean
+.PHONY: setup demo test test-fast test-install bench lint clean
 
 setup: $(VENV)/.installed
 
@@ -28,6 +28,11 @@ demo: setup
 
 test: setup
 	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+# The built wheel in a clean venv: `quiver serve parse` answers a real MCP client (minutes: it
+# installs every dependency, so it is its own target, run by .ci/run after the test suite).
+test-install: setup
+	$(PY) -m protocol_tests.install_check
 
 lint: setup
 	$(VENV)/bin/ruff check .

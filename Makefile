@@ -49,6 +49,7 @@ bench: setup
 	$(PY) -m bench.text2sql --data $(SHARED_DATA)/text2sql --limit 24 --candidates 1 5 | tee bench/results/text2sql.jsonl
 	$(PY) -m bench.host --data $(SHARED_DATA)/bfcl --limit 10 | tee bench/results/host.jsonl
 	$(PY) -m bench.eval --data $(SHARED_DATA) --judge-limit 60 | tee bench/results/eval.jsonl
+	$(PY) -m bench.finetune | tee bench/results/finetune.jsonl
 
 clean:
 	rm -rf $(VENV) $(NODE_DIR)

@@ -21,9 +21,10 @@ from servers.core.errors import QuiverError
 from servers.core.registry import server_names
 from servers.core.settings import Settings, load_settings
 from servers.eval import cli as eval_cli
+from servers.finetune import cli as finetune_cli
 
 Extension = Callable[[argparse._SubParsersAction], None]
-CAPABILITY_COMMANDS: tuple[Extension, ...] = (eval_cli.register,)  # capabilities' own commands (quiver eval ...)
+CAPABILITY_COMMANDS: tuple[Extension, ...] = (eval_cli.register, finetune_cli.register)  # capabilities' own commands (quiver eval ...)
 DESCRIPTION = "Quiver: MCP servers for LLM applications (serve them, configure clients, ingest files)."
 
 

@@ -86,8 +86,8 @@ class ModelSource:
     """Where a model name resolved to."""
 
     name: str  # what the caller asked for
-    kind: Literal["folder", "gguf", "hub"]
-    location: str  # folder path, .gguf file path, or hub id
+    kind: Literal["folder", "gguf", "hub", "adapter"]
+    location: str  # folder path, .gguf file path, hub id, or a LoRA adapter folder
 
     @property
     def path(self) -> Path:
@@ -206,6 +206,8 @@ def resolve(name: str, kind: Kind) -> ModelSource:
             if path.suffix == ".gguf":
                 return ModelSource(name, "gguf", str(path))
             raise ConfigError(f"model path {path} is a file but not a .gguf; point {CONFIG_KEY[kind]} at a model folder or a .gguf file")
+        if kind == "causal_lm" and (path / "adapter_config.json").is_file() and not (path / "config.json").is_file():
+            return ModelSource(name, "adapter", str(path))
         if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
             ggufs = sorted(path.glob("*.gguf"))
             if len(ggufs) == 1 and kind == "causal_lm":
@@ -524,6 +526,30 @@ def _load_gguf_lm(gguf: Path, settings: Settings, dtype: torch.dtype, device: st
     return model.to(device=device, dtype=dtype).eval(), tokenizer, gguf
 
 
+def _load_adapter_lm(folder: Path, settings: Settings, dtype: torch.dtype, device: str) -> tuple[Any, Any]:
+    """A LoRA adapter folder (e.g. a finetune export): its base, any name :func:`resolve` takes, read from
+    ``base_model_name_or_path``, with the adapter merged in (plain inference speed)."""
+    import json
+
+    from peft import PeftModel
+    from transformers import AutoTokenizer
+
+    base_name = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path")
+    if not base_name:
+        raise ConfigError(f"adapter {folder} does not name its base model (base_model_name_or_path in adapter_config.json)")
+    base = resolve(base_name, "causal_lm")
+    if base.kind == "gguf":
+        model, tokenizer, _ = _load_gguf_lm(base.path, settings, dtype, device)
+    elif base.kind == "adapter":
+        raise ConfigError(f"adapter {folder} names another adapter as its base ({base_name}); point it at a model")
+    else:
+        model, tokenizer = _load_with_fallback(base, "causal_lm", lambda loc, local: _load_folder_lm(loc, local, dtype, device))
+    model = PeftModel.from_pretrained(model, str(folder)).merge_and_unload().eval()
+    if (folder / "tokenizer_config.json").is_file():
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    return model, tokenizer
+
+
 def causal_lm(name: str | None, settings: Settings) -> LoadedLM:
     """A causal LM and its tokenizer (cached); ``None`` = ``models.causal_lm`` (default ``smollm2``)."""
     source = resolve(name or settings.models.causal_lm, "causal_lm")
@@ -542,6 +568,10 @@ def causal_lm(name: str | None, settings: Settings) -> LoadedLM:
                     f"and the file is intact, or {_fix_hint('causal_lm')}"
                 ) from exc
             log.info("loaded causal_lm %s from %s in %.1fs", source.name, origin, time.perf_counter() - start)
+        elif source.kind == "adapter":
+            with _quiet_stdout():
+                model, tokenizer = _load_adapter_lm(source.path, settings, dtype, device)
+            origin = source.path
         else:
             model, tokenizer = _load_with_fallback(
                 source, "causal_lm", lambda loc, local: _load_folder_lm(loc, local, dtype, device)

@@ -20,6 +20,7 @@ SERVERS: dict[str, str] = {
     "retrieval": "servers.retrieval.server",
     "rerank": "servers.rerank.server",
     "text2sql": "servers.text2sql.server",
+    "finetune": "servers.finetune.server",
     "eval": "servers.eval.server",
 }
 

@@ -145,6 +145,20 @@ class Text2SqlSettings(Section):
     examples_k: int = Field(default=3, ge=0, le=20, description="few-shot examples retrieved per question")
 
 
+class FinetuneSettings(Section):
+    max_running_jobs: int | None = Field(default=None, ge=1, description="training jobs run at once; default 1 on CPU, one per GPU")
+    default_model: str | None = Field(default=None, description="model trained when a call names none; default models.causal_lm")
+    max_length: int = Field(default=1024, ge=16, description="token cap per training sequence unless a preset or call sets one")
+    logging_steps: int = Field(default=1, ge=1, description="steps between logged metrics (and progress notifications)")
+    save_steps: int = Field(default=50, ge=1, description="steps between checkpoints (resume starts from the last one)")
+    save_total_limit: int = Field(default=3, ge=1, description="checkpoints kept per job")
+    kill_after_s: float = Field(default=120.0, gt=0, description="a cancelled job that has not stopped by then is killed")
+    wait_timeout_s: float = Field(default=300.0, gt=0, description="longest a `wait` call blocks before returning the state")
+    eval_fraction: float = Field(default=0.1, ge=0.0, lt=0.9, description="share of prepared data held out for evaluation")
+    near_dup_threshold: float = Field(default=0.85, gt=0.0, le=1.0, description="MinHash Jaccard above which two rows are near-duplicates")
+    ppl_low_percentile: float = Field(default=2.0, ge=0.0, lt=50.0, description="perplexity filter: drop rows below this percentile (too easy / boilerplate)")
+    ppl_high_percentile: float = Field(default=98.0, gt=50.0, le=100.0, description="perplexity filter: drop rows above this percentile (noise)")
+    max_prepare_rows: int = Field(default=200_000, ge=1, description="rows one prepare call reads")
 class EvalSettings(Section):
     ks: list[int] = Field(default_factory=lambda: [1, 5, 10, 100], description="retrieval cutoffs k scored by default")
     primary_metric: str = Field(default="ndcg@10", description="retrieval metric compared and gated by default")
@@ -202,6 +216,7 @@ class Settings(Section):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
     text2sql: Text2SqlSettings = Field(default_factory=Text2SqlSettings)
+    finetune: FinetuneSettings = Field(default_factory=FinetuneSettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)
     host: HostSettings = Field(default_factory=HostSettings)
 

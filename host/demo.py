@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import re
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -31,10 +30,11 @@ from host.tools import ToolView
 from servers.core.models import embed
 from servers.core.registry import server_names
 from servers.core.settings import Settings
+from servers.core.shipped import shipped
 
 KB = "quiver_docs"
 DATABASE = "shop"
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+SAMPLES = shipped("samples")
 DEMO_TOOLS = {"retrieval": ["kb_context"], "text2sql": ["text_to_sql"]}
 
 QUESTIONS = [

@@ -773,6 +773,10 @@ def _judge_result(settings: Settings, mode: str, item_rows: list[ItemRow], jm: j
                    ranking=ranking or [])
 
 
+def _judge_pending(mode: str, job: tuple[str, str], n_items: int, settings: Settings) -> JudgeResult:
+    return _pending(JudgeResult, "judge", job, n_items, settings, mode=mode, reliability=JudgeReliability(judged=0, invalid=0))
+
+
 def _judge_with_votes(settings: Settings, model: str | None, votes: int | None, reasoning_chars: int | None,
                       generator: Any) -> judge.JudgeModel:
 
@@ -811,8 +815,7 @@ def eval_judge_pairwise(
                                                           rows=rows), len(loaded) * (votes or 1), background, settings,
                      run_id)
     if job:
-        return _pending(JudgeResult, "judge", job, len(loaded), settings, mode='pairwise',
-                        reliability=JudgeReliability(judged=0, invalid=0))
+        return _judge_pending("pairwise", job, len(loaded), settings)
     jm = _judge_with_votes(settings, model, votes, reasoning_chars, generator)
     item_rows = judge.pairwise(jm, loaded, progress)
     labels = [(str(r.detail["verdict"]), str(r.detail["label"])) for r in item_rows
@@ -849,8 +852,7 @@ def eval_judge_score(
                                                        model=model, name=name, rows=rows),
                      len(loaded) * (votes or 1), background, settings, run_id)
     if job:
-        return _pending(JudgeResult, "judge", job, len(loaded), settings, mode='score',
-                        reliability=JudgeReliability(judged=0, invalid=0))
+        return _judge_pending("score", job, len(loaded), settings)
     jm = _judge_with_votes(settings, model, votes, reasoning_chars, generator)
     item_rows = judge.scored(jm, loaded, threshold, progress)
     labels = [(str(r.scores["passed"] == 1.0), str(item.label)) for r, item in zip(item_rows, loaded, strict=True)
@@ -883,8 +885,7 @@ def eval_judge_rank(
                                                       reasoning_chars=reasoning_chars, model=model, name=name,
                                                       rows=rows), pairs * (votes or 1), background, settings, run_id)
     if job:
-        return _pending(JudgeResult, "judge", job, len(loaded), settings, mode='rank',
-                        reliability=JudgeReliability(judged=0, invalid=0))
+        return _judge_pending("rank", job, len(loaded), settings)
     jm = _judge_with_votes(settings, model, votes, reasoning_chars, generator)
     item_rows, ranking = judge.rank(jm, loaded, progress)
     return _judge_result(settings, "rank", item_rows, jm, run_id=run_id, primary="consistent", name=name, rows=rows, labels=None,

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from servers.core.cli_flags import common_flags, database_pair
 from servers.core.client_configs import CLIENTS, config_roots, render
 from servers.core.errors import QuiverError
 from servers.core.registry import server_names
@@ -25,22 +26,6 @@ from servers.finetune import cli as finetune_cli
 Extension = Callable[[argparse._SubParsersAction], None]
 CAPABILITY_COMMANDS: tuple[Extension, ...] = (eval_cli.register, finetune_cli.register)  # capabilities' own commands (quiver eval ...)
 DESCRIPTION = "Quiver: MCP servers for LLM applications (serve them, configure clients, ingest files)."
-
-
-def common_flags() -> argparse.ArgumentParser:
-    """Flags every command takes (a parent parser)."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", default=argparse.SUPPRESS, help="TOML config file (default: configs/quiver.toml)")
-    common.add_argument("--data-dir", default=argparse.SUPPRESS, help="override data_dir")
-    common.add_argument("--log-level", default=argparse.SUPPRESS, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    return common
-
-
-def _database_pair(text: str) -> tuple[str, str]:
-    name, sep, url = text.partition("=")
-    if not sep or not name or not url:
-        raise argparse.ArgumentTypeError(f"expected NAME=URL_OR_PATH, got '{text}'")
-    return name, url
 
 
 def build_parser(extensions: Iterable[Extension] = ()) -> argparse.ArgumentParser:
@@ -57,7 +42,7 @@ def build_parser(extensions: Iterable[Extension] = ()) -> argparse.ArgumentParse
                        help="Host header value accepted over HTTP (repeatable; 'name:*' = any port)")
     serve.add_argument("--root", action="append", default=argparse.SUPPRESS,
                        help="folder whose files the server may read (repeatable; replaces the configured roots)")
-    serve.add_argument("--database", action="append", type=_database_pair, default=argparse.SUPPRESS,
+    serve.add_argument("--database", action="append", type=database_pair, default=argparse.SUPPRESS,
                        metavar="NAME=URL_OR_PATH", help="text2sql: add a database (repeatable)")
     serve.set_defaults(func=_serve)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from servers.core.cli_flags import common_flags
 from servers.core.settings import Settings
 
 
@@ -22,8 +23,6 @@ def _json_arg(text: str) -> Any:
 def register(subparsers: Any, parents: list[argparse.ArgumentParser] | None = None) -> None:
     """Add `finetune` and its subcommands to the `quiver` parser."""
     if parents is None:
-        from servers.core.cli import common_flags  # imported here: servers.core.cli imports this module
-
         parents = [common_flags()]
     ft = subparsers.add_parser("finetune", parents=parents, help="fine-tuning: estimate, prepare, start, watch, export")
     sub = ft.add_subparsers(dest="ft_command", required=True)

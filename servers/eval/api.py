@@ -581,6 +581,8 @@ def eval_text2sql(
     cfg = settings.model_copy(deep=True)
     cfg.text2sql.databases = {**settings.text2sql.databases, **extra}
     catalog = Catalog(cfg)
+    for db_name in extra:  # opened now: a database outside the roots is refused here, not scored as unscorable rows
+        catalog.get(db_name)
     timeout = timeout_s or settings.text2sql.timeout_s
     pipeline = None
     model = None
@@ -959,7 +961,8 @@ def eval_latency(
         files = sorted(base.glob("*.jsonl")) if base.is_dir() else [base]
         if not files:
             raise NotFound(f"no transcript .jsonl file in {transcripts_path}")
-        item_rows += agents.transcript_rows(files)
+        texts = [read_text(f, settings) for f in files]  # each file checked: a link in the folder may lead outside
+        item_rows += agents.transcript_rows([(where.name, text) for text, where in texts])
         source.append(f"{len(files)} transcript file(s)")
     model_name = None
     if probe_requests:

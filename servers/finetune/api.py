@@ -22,7 +22,7 @@ from servers.core.jobs import JobRecord, JobState, JobStore, job_store
 from servers.core.roots import resolve_under_roots
 from servers.core.settings import Settings
 from servers.finetune import data_formats, diagnostics, plots
-from servers.finetune.data_prep import PrepareOptions, PrepareResult, content_hash, read_manifest
+from servers.finetune.data_prep import MANIFEST, PrepareOptions, PrepareResult, content_hash, read_manifest
 from servers.finetune.export import ExportResult
 from servers.finetune.memory import MemoryEstimate, estimate, model_shape
 from servers.finetune.presets import (
@@ -203,7 +203,7 @@ def prepare_data(
     fin = settings.finetune
     if transcripts and not files:
         folder = settings.data_path / "transcripts"
-        paths = sorted(folder.glob("*.jsonl"))
+        paths = [_path(settings, str(p)) for p in sorted(folder.glob("*.jsonl"))]  # a link may lead outside the roots
         if not paths:
             raise NotFound(f"no host transcripts in {folder}: run `quiver ask` / `quiver chat` first")
     else:
@@ -253,12 +253,13 @@ def _data_files(settings: Settings, data: str, eval_data: str | None, method: st
     """Resolve `data` (a prepared folder or one file) and check every row against the method's format."""
     path = _path(settings, data)
     manifest = None
-    if path.is_dir():
-        manifest = read_manifest(path)
-        train = path / "train.jsonl"
-        if not train.is_file():
+    if path.is_dir():  # the files inside are checked too: a prepared folder under a root may hold links out of it
+        if not (path / "train.jsonl").is_file():
             raise InvalidInput(f"{path} is not a prepared dataset (no train.jsonl): run prepare_data, or pass a file")
-        evals = path / "eval.jsonl"
+        _path(settings, str(path / MANIFEST), must_exist=False)
+        manifest = read_manifest(path)
+        train = _path(settings, str(path / "train.jsonl"))
+        evals = _path(settings, str(path / "eval.jsonl"), must_exist=False)
         eval_path = _path(settings, eval_data) if eval_data else (evals if evals.is_file() and evals.stat().st_size else None)
     else:
         train, eval_path = path, (_path(settings, eval_data) if eval_data else None)

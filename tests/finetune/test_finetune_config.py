@@ -257,6 +257,25 @@ def test_start_job_bad_input(tmp_path: Path, settings: Settings) -> None:
             call(settings, job_id="ghost")
 
 
+def test_a_prepared_folder_cannot_lead_outside_the_roots(tmp_path: Path, settings: Settings,
+                                                       tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The files inside a prepared folder are checked like the folder: a link out of the roots is refused."""
+    outside = tmp_path_factory.mktemp("outside") / "secret.jsonl"
+    outside.write_text(json.dumps(SFT_ROW) + "\n")
+    folder = tmp_path / "prepared"
+    folder.mkdir()
+    (folder / "train.jsonl").symlink_to(outside)
+    with pytest.raises(AccessDenied, match="outside the allowed roots"):
+        api.start_job(settings, data=str(folder), dry_run=True)
+    (folder / "train.jsonl").unlink()
+    (folder / "train.jsonl").write_text(json.dumps(SFT_ROW) + "\n")
+    (folder / "eval.jsonl").symlink_to(outside)
+    with pytest.raises(AccessDenied, match="outside the allowed roots"):
+        api.start_job(settings, data=str(folder), dry_run=True)
+    (folder / "eval.jsonl").unlink()
+    assert api.start_job(settings, data=str(folder), dry_run=True).data["train_rows"] == 1
+
+
 def test_cli_estimate_and_dry_run_print_one_json_object(tmp_path: Path, settings: Settings,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     from host.cli import main

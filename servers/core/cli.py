@@ -118,19 +118,10 @@ def _config(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    from servers.core.progress import progress_bar
     from servers.retrieval import api
 
-    console = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console) as bar:
-        task = bar.add_task(f"ingest → {args.kb}", total=None)
-
-        def progress(done: float, total: float | None, message: str | None = None) -> None:
-            bar.update(task, completed=done, total=total, description=f"ingest → {args.kb} {message or ''}"[:80])
-
+    with progress_bar(f"ingest → {args.kb}") as progress:
         report = api.ingest(settings, args.kb, paths=args.paths, strategy=args.strategy, chunk_size=args.chunk_size,
                             chunk_overlap=args.chunk_overlap, tags=args.tag, progress=progress)
     print(report.model_dump_json(indent=2))

@@ -153,16 +153,9 @@ def _with_roots(settings: Settings, *paths: str | None) -> Settings:
 
 
 def _progress_run(label: str, fn: Callable[[Callable[[int, int, str], None]], Any]) -> Any:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from servers.core.progress import progress_bar
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(label, total=None)
-
-        def progress(done: int, total: int, message: str) -> None:
-            bar.update(task, completed=done, total=total, description=f"{label}: {message}"[:80])
-
+    with progress_bar(label, transient=True) as progress:
         return fn(progress)
 
 

@@ -17,7 +17,6 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -204,20 +203,19 @@ def percentiles(values: Iterable[float], qs: Iterable[int] = (50, 95, 99)) -> di
     return {f"p{q}": float(np.percentile(x, q)) for q in qs} | {"mean": float(x.mean())}
 
 
-def transcript_rows(paths: list[Path]) -> list[ItemRow]:
-    """One row per host run in the transcript files (``DATA_DIR/transcripts/*.jsonl``)."""
+def transcript_rows(files: list[tuple[str, str]]) -> list[ItemRow]:
+    """One row per host run in the transcript files (``DATA_DIR/transcripts/*.jsonl``), given as (name, text)."""
     rows = []
-    for path in paths:
-        with path.open(encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    rows.append(ItemRow(id=f"{path.name}:{n}", unscorable={"*": "unscorable: the line is not JSON"}))
-                    continue
-                rows.append(_transcript_row(record, f"{path.name}:{n}"))
+    for name, text in files:
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                rows.append(ItemRow(id=f"{name}:{n}", unscorable={"*": "unscorable: the line is not JSON"}))
+                continue
+            rows.append(_transcript_row(record, f"{name}:{n}"))
     return rows
 
 

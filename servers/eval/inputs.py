@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from servers.core.errors import InvalidInput, TooLarge
-from servers.core.roots import resolve_under_roots
+from servers.core.errors import InvalidInput
+from servers.core.roots import MB, read_under_roots, resolve_under_roots
 from servers.core.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
@@ -26,15 +26,14 @@ def resolve(path: str, settings: Settings) -> Path:
     return resolved
 
 
-def read_text(path: str, settings: Settings) -> tuple[str, Path]:
-    resolved = resolve(path, settings)
-    size = resolved.stat().st_size
-    if size > MAX_INPUT_MB * 1024 * 1024:
-        raise TooLarge(f"{resolved} is {size / 1e6:.0f} MB; evaluation inputs are limited to {MAX_INPUT_MB} MB")
+def read_text(path: str | Path, settings: Settings) -> tuple[str, Path]:
+    """A UTF-8 text file under the roots (:func:`~servers.core.roots.read_under_roots`: checked, then read
+    from the very file that was checked), at most ``MAX_INPUT_MB``; with where it really is."""
+    read = read_under_roots(path, settings.root_paths(), max_bytes=MAX_INPUT_MB * MB, limit_key="eval inputs")
     try:
-        return resolved.read_text(encoding="utf-8-sig"), resolved
+        return read.data.decode("utf-8-sig"), read.path
     except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{resolved} is not UTF-8 text ({exc})") from exc
+        raise InvalidInput(f"{read.path} is not UTF-8 text ({exc})") from exc
 
 
 def one_of(inline: Any, path: str | None, what: str, path_arg: str) -> None:

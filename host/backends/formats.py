@@ -4,7 +4,8 @@ and the structural tag that constrains decoding to schema-valid calls.
 * ``smol``: the built-in format (SmolLM2 was trained on it; used for any model whose chat
   template knows no tools): tools as JSON in ``<tools></tools>`` in the system prompt, calls
   as ``<tool_call>[{"name": ..., "arguments": {...}}]</tool_call>``, results as
-  ``<tool_response>...</tool_response>`` in a user turn.
+  ``<tool_response>...</tool_response>`` in a user turn. Rendered by
+  :func:`servers.core.tool_prompt.smol_messages`, the one implementation finetune trains with.
 * ``hermes``: the model's own chat template rendered with ``tools=`` (Qwen2.5/3, Hermes,
   most recent instruct models); one ``<tool_call>{"name": ..., "arguments": ...}</tool_call>``
   per call.
@@ -20,17 +21,9 @@ import re
 from typing import Any, Literal
 
 from host.backends.base import ToolCall, ToolInfo, new_call_id
+from servers.core.tool_prompt import call_arguments, clean_schema, smol_messages
 
 Dialect = Literal["smol", "hermes", "json"]
-
-SMOL_TOOLS_PROMPT = """You can call tools (functions). They are listed as JSON inside <tools></tools>:
-<tools>{tools}</tools>
-
-To call tools, reply with nothing but a JSON list of calls inside <tool_call></tool_call>, for example:
-<tool_call>[{{"name": "tool_name", "arguments": {{"argument": "value"}}}}]</tool_call>
-Use only the tools listed and give every required argument. Tool results come back inside
-<tool_response></tool_response>. When no tool is needed, or the results answer the question,
-reply in plain text without a tool call."""
 
 TOOL_CALL_RE = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
 
@@ -42,29 +35,6 @@ def detect_dialect(tokenizer: Any) -> Dialect:
     return "hermes" if "<tool_call>" in template else "json"
 
 
-def clean_schema(schema: Any) -> Any:
-    """A copy without ``title`` keys (noise for a model, and tokens)."""
-    if isinstance(schema, dict):
-        return {k: clean_schema(v) for k, v in schema.items() if not (k == "title" and isinstance(v, str))}
-    if isinstance(schema, list):
-        return [clean_schema(v) for v in schema]
-    return schema
-
-
-def _tool_json(tool: ToolInfo) -> dict[str, Any]:
-    return {"name": tool.name, "description": tool.description, "parameters": clean_schema(tool.input_schema)}
-
-
-def _arguments(call: dict[str, Any]) -> Any:
-    args = call.get("arguments", call.get("parameters", {}))
-    if isinstance(args, str):
-        try:
-            return json.loads(args)
-        except json.JSONDecodeError:
-            return args
-    return args
-
-
 # ---------------------------------------------------------------- prompts
 
 def render_messages(
@@ -72,12 +42,13 @@ def render_messages(
 ) -> str:
     """The prompt text for the model (generation prompt included)."""
     if dialect == "smol":
-        return tokenizer.apply_chat_template(_smol_messages(messages, tools), add_generation_prompt=True, tokenize=False)
+        smol = smol_messages(messages, [t.openai_tool() for t in tools])
+        return tokenizer.apply_chat_template(smol, add_generation_prompt=True, tokenize=False)
     converted = []
     for m in messages:
         if m["role"] == "assistant" and m.get("tool_calls"):
             calls = [
-                {"type": "function", "function": {"name": c["function"]["name"], "arguments": _arguments(c["function"])}}
+                {"type": "function", "function": {"name": c["function"]["name"], "arguments": call_arguments(c["function"])}}
                 for c in m["tool_calls"]
             ]
             converted.append({"role": "assistant", "content": m.get("content") or "", "tool_calls": calls})
@@ -86,44 +57,6 @@ def render_messages(
     return tokenizer.apply_chat_template(
         converted, tools=[t.openai_tool() for t in tools] or None, add_generation_prompt=True, tokenize=False
     )
-
-
-def _smol_messages(messages: list[dict[str, Any]], tools: list[ToolInfo]) -> list[dict[str, str]]:
-    out: list[dict[str, str]] = []
-    system = ""
-    pending: list[str] = []
-    for m in messages:
-        role = m["role"]
-        if role == "system":
-            system = (system + "\n\n" + (m.get("content") or "")).strip()
-            continue
-        if role == "tool":
-            if tools:
-                pending.append(f"<tool_response>\n{m.get('content') or ''}\n</tool_response>")
-            else:  # no tools offered: plain text, or a small model copies the tags into its answer
-                pending.append(f"Result of {m.get('name') or 'the tool'}:\n{m.get('content') or ''}")
-            continue
-        if pending:
-            out.append({"role": "user", "content": "\n".join(pending)})
-            pending = []
-        if role == "assistant" and m.get("tool_calls"):
-            calls = [{"name": c["function"]["name"], "arguments": _arguments(c["function"])} for c in m["tool_calls"]]
-            text = (m.get("content") or "").strip()
-            if tools:
-                body = f"<tool_call>{json.dumps(calls, ensure_ascii=False)}</tool_call>"
-            else:
-                body = "; ".join(f"(called {c['name']} with {json.dumps(c['arguments'], ensure_ascii=False)})" for c in calls)
-            out.append({"role": "assistant", "content": f"{text}\n{body}".strip()})
-        else:
-            out.append({"role": role, "content": m.get("content") or ""})
-    if pending:
-        out.append({"role": "user", "content": "\n".join(pending)})
-    if tools:
-        listing = json.dumps([_tool_json(t) for t in tools], ensure_ascii=False)
-        system = (system + "\n\n" + SMOL_TOOLS_PROMPT.format(tools=listing)).strip()
-    if system:
-        out.insert(0, {"role": "system", "content": system})
-    return out
 
 
 # ---------------------------------------------------------------- parsing
@@ -149,7 +82,7 @@ def parse_output(text: str, dialect: Dialect, known: set[str] | None = None) -> 
             if not isinstance(item, dict) or not isinstance(item.get("name"), str):
                 errors.append(f"tool call must be an object with 'name' and 'arguments': {json.dumps(item)[:200]}")
                 continue
-            calls.append(ToolCall(id=new_call_id(), name=item["name"], arguments=_arguments(item)))
+            calls.append(ToolCall(id=new_call_id(), name=item["name"], arguments=call_arguments(item)))
     return free, calls, ("; ".join(errors) or None)
 
 

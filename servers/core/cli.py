@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from servers.core import client_configs
+from servers.core.cli_flags import common_flags, database_pair
 from servers.core.client_configs import CLIENTS, config_roots
 from servers.core.errors import QuiverError
 from servers.core.registry import server_names
@@ -26,22 +27,6 @@ from servers.finetune import cli as finetune_cli
 Extension = Callable[[argparse._SubParsersAction], None]
 CAPABILITY_COMMANDS: tuple[Extension, ...] = (eval_cli.register, finetune_cli.register)  # capabilities' own commands (quiver eval ...)
 DESCRIPTION = "Quiver: MCP servers for LLM applications (serve them, configure clients, ingest files)."
-
-
-def common_flags() -> argparse.ArgumentParser:
-    """Flags every command takes (a parent parser)."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", default=argparse.SUPPRESS, help="TOML config file (default: configs/quiver.toml)")
-    common.add_argument("--data-dir", default=argparse.SUPPRESS, help="override data_dir")
-    common.add_argument("--log-level", default=argparse.SUPPRESS, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    return common
-
-
-def _database_pair(text: str) -> tuple[str, str]:
-    name, sep, url = text.partition("=")
-    if not sep or not name or not url:
-        raise argparse.ArgumentTypeError(f"expected NAME=URL_OR_PATH, got '{text}'")
-    return name, url
 
 
 def build_parser(extensions: Iterable[Extension] = ()) -> argparse.ArgumentParser:
@@ -58,7 +43,7 @@ def build_parser(extensions: Iterable[Extension] = ()) -> argparse.ArgumentParse
                        help="Host header value accepted over HTTP (repeatable; 'name:*' = any port)")
     serve.add_argument("--root", action="append", default=argparse.SUPPRESS,
                        help="folder whose files the server may read (repeatable; replaces the configured roots)")
-    serve.add_argument("--database", action="append", type=_database_pair, default=argparse.SUPPRESS,
+    serve.add_argument("--database", action="append", type=database_pair, default=argparse.SUPPRESS,
                        metavar="NAME=URL_OR_PATH", help="text2sql: add a database (repeatable)")
     serve.set_defaults(func=_serve)
 
@@ -160,19 +145,10 @@ def _config(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    from servers.core.progress import progress_bar
     from servers.retrieval import api
 
-    console = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console) as bar:
-        task = bar.add_task(f"ingest → {args.kb}", total=None)
-
-        def progress(done: float, total: float | None, message: str | None = None) -> None:
-            bar.update(task, completed=done, total=total, description=f"ingest → {args.kb} {message or ''}"[:80])
-
+    with progress_bar(f"ingest → {args.kb}") as progress:
         report = api.ingest(settings, args.kb, paths=args.paths, strategy=args.strategy, chunk_size=args.chunk_size,
                             chunk_overlap=args.chunk_overlap, tags=args.tag, progress=progress)
     print(report.model_dump_json(indent=2))

@@ -30,6 +30,7 @@ Entry modules end with::
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
@@ -43,6 +44,7 @@ import threading
 import time
 import traceback
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -472,17 +474,20 @@ class JobStore:
     # ------------------------------------------------------------ monitoring and scheduling
 
     def start_monitor(self) -> None:
-        """Run ``refresh`` every ``poll_s`` in a daemon thread (idempotent): queued jobs start without a call."""
+        """Run ``refresh`` every ``poll_s`` in a daemon thread (idempotent): queued jobs start without a call.
+        The thread is stopped at interpreter exit before any exit handler runs (see ``_stop_monitors_at_exit``)."""
         with self._lock:
             if self._monitor and self._monitor.is_alive():
                 return
             self._stop.clear()
             self._monitor = threading.Thread(target=self._monitor_loop, name="quiver-jobs", daemon=True)
+            _watch_for_exit(self)
             self._monitor.start()
 
     def stop_monitor(self) -> None:
+        """Stop the monitor thread and wait (up to 5 s) for a pass in progress to finish."""
         self._stop.set()
-        if self._monitor:
+        if self._monitor and self._monitor is not threading.current_thread():
             self._monitor.join(timeout=5)
 
     def _monitor_loop(self) -> None:
@@ -490,6 +495,8 @@ class JobStore:
             try:
                 self.refresh()
             except Exception:  # the monitor must keep going; the next pass retries
+                if self._stop.is_set() or sys.is_finalizing():
+                    return  # shutting down: what the pass needed (files, modules) may already be gone
                 log.exception("job monitor pass failed")
 
     def refresh(self) -> None:
@@ -592,6 +599,35 @@ class JobStore:
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(os.getpgid(pid), sig)  # the job runs in its own session: launcher and workers together
+
+
+# ---------------------------------------------------------------- shutdown
+
+_monitored: weakref.WeakSet[JobStore] = weakref.WeakSet()
+_exit_hook_lock = threading.Lock()
+_exit_hook_registered = False
+
+
+def _stop_monitors_at_exit() -> None:
+    for store in list(_monitored):
+        store.stop_monitor()
+
+
+def _watch_for_exit(store: JobStore) -> None:
+    """Stop ``store``'s monitor when the interpreter exits, before ``atexit`` handlers (temporary folders
+    removed, logging shut down) pull things from under a pass in progress. ``threading._register_atexit``
+    (used by ``concurrent.futures`` for the same reason) runs as the main thread ends, before ``atexit``;
+    plain ``atexit`` is the fallback."""
+    global _exit_hook_registered
+    with _exit_hook_lock:
+        _monitored.add(store)
+        if _exit_hook_registered:
+            return
+        try:
+            threading._register_atexit(_stop_monitors_at_exit)  # type: ignore[attr-defined]
+        except (AttributeError, RuntimeError):  # no such hook, or the interpreter is already shutting down
+            atexit.register(_stop_monitors_at_exit)
+        _exit_hook_registered = True
 
 
 # ---------------------------------------------------------------- helpers

@@ -12,7 +12,8 @@ the next file).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 
 Progress = Callable[[float, float | None, str], None]
 
@@ -26,3 +27,21 @@ class Cancelled(BaseException):
 
 def no_progress(done: float, total: float | None, message: str) -> None:
     """The callback used when the caller wants none."""
+
+
+@contextlib.contextmanager
+def progress_bar(label: str, *, time_left: bool = False, transient: bool = False) -> Iterator[Progress]:
+    """The CLI's progress bar on stderr (``rich``), as a :data:`Progress` callback: ``label`` then the latest
+    message; elapsed time, or the estimated time left with ``time_left``; erased at the end when ``transient``."""
+    from rich import progress as rp
+    from rich.console import Console
+
+    clock = rp.TimeRemainingColumn() if time_left else rp.TimeElapsedColumn()
+    with rp.Progress(rp.TextColumn("{task.description}"), rp.BarColumn(), rp.MofNCompleteColumn(), clock,
+                     console=Console(stderr=True), transient=transient) as bar:
+        task = bar.add_task(label, total=None)
+
+        def progress(done: float, total: float | None, message: str = "") -> None:
+            bar.update(task, completed=done, total=total, description=f"{label} {message or ''}"[:80])
+
+        yield progress

@@ -7,8 +7,10 @@ Tools go into the system prompt as JSON inside ``<tools></tools>``; an assistant
 user turn inside ``<tool_response></tool_response>``. Input messages use the OpenAI shape
 (``tool_calls`` with ``function.name`` / ``function.arguments``; role ``tool``).
 
-Note: ``host/backends/formats.py`` renders the same format for inference; the two are kept
-equal by ``tests/finetune/test_finetune_chat_format.py`` (the host should import this one).
+This is the one implementation: the host's local backend (``host/backends/formats.py``,
+dialect ``smol``) and finetune's training data (``servers/finetune/chat_format.py``) both call
+:func:`smol_messages`. ``tests/finetune/test_finetune_config.py`` pins its rendering through
+the model's chat template and checks that training text = host prompt + answer.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ def tool_json(tool: dict[str, Any]) -> dict[str, Any]:
 
 
 def call_arguments(call: dict[str, Any]) -> Any:
+    """A call's ``arguments`` (or ``parameters``), decoded when it is a JSON string."""
     args = call.get("arguments", call.get("parameters", {}))
     if isinstance(args, str):
         try:
@@ -55,7 +58,10 @@ def call_arguments(call: dict[str, Any]) -> Any:
 
 
 def smol_messages(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> list[dict[str, str]]:
-    """Plain ``{role, content}`` messages carrying tools, calls and results in the smol format."""
+    """Plain ``{role, content}`` messages carrying tools, calls and results in the smol format, ready for
+    any chat template. ``messages`` are OpenAI-shaped; ``tools`` are OpenAI tools or plain
+    ``{name, description, parameters}`` (the host passes ``ToolInfo.openai_tool()``); no tools: calls
+    and results are written as plain text."""
     out: list[dict[str, str]] = []
     system = ""
     pending: list[str] = []

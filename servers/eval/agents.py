@@ -17,7 +17,6 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -204,33 +203,27 @@ def percentiles(values: Iterable[float], qs: Iterable[int] = (50, 95, 99)) -> di
     return {f"p{q}": float(np.percentile(x, q)) for q in qs} | {"mean": float(x.mean())}
 
 
-def transcript_rows(paths: list[Path]) -> list[ItemRow]:
-    """One row per host run in the transcript files (``DATA_DIR/transcripts/*.jsonl``)."""
+def transcript_rows(files: list[tuple[str, str]]) -> list[ItemRow]:
+    """One row per host run in the transcript files (``DATA_DIR/transcripts/*.jsonl``), given as (name, text)."""
     rows = []
-    for path in paths:
-        with path.open("rb") as fh:
-            for n, raw in enumerate(fh, 1):
-                rid = f"{path.name}:{n}"
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    rows.append(ItemRow(id=rid, unscorable={"*": "unscorable: the line is not UTF-8 text"}))
-                    continue
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    rows.append(ItemRow(id=rid, unscorable={"*": "unscorable: the line is not JSON"}))
-                    continue
-                if not isinstance(record, dict):
-                    rows.append(ItemRow(id=rid, unscorable={"*": "unscorable: the line is not a transcript object"}))
-                    continue
-                try:
-                    rows.append(_transcript_row(record, rid))
-                except (AttributeError, TypeError, ValueError, KeyError, ZeroDivisionError):
-                    rows.append(ItemRow(id=rid, unscorable={
-                        "*": "unscorable: the transcript's events are not the host's (usage events with numbers)"}))
+    for name, text in files:
+        for n, line in enumerate(text.splitlines(), 1):
+            rid = f"{name}:{n}"
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                rows.append(ItemRow(id=rid, unscorable={"*": "unscorable: the line is not JSON"}))
+                continue
+            if not isinstance(record, dict):
+                rows.append(ItemRow(id=rid, unscorable={"*": "unscorable: the line is not a transcript object"}))
+                continue
+            try:
+                rows.append(_transcript_row(record, rid))
+            except (AttributeError, TypeError, ValueError, KeyError, ZeroDivisionError):
+                rows.append(ItemRow(id=rid, unscorable={
+                    "*": "unscorable: the transcript's events are not the host's (usage events with numbers)"}))
     return rows
 
 

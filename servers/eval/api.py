@@ -593,6 +593,8 @@ def eval_text2sql(
     cfg = settings.model_copy(deep=True)
     cfg.text2sql.databases = {**settings.text2sql.databases, **extra}
     catalog = Catalog(cfg)
+    for db_name in extra:  # opened now: a database outside the roots is refused here, not scored as unscorable rows
+        catalog.get(db_name)
     timeout = timeout_s or settings.text2sql.timeout_s
     if timeout > settings.text2sql.timeout_s:
         raise InvalidInput(f"timeout_s = {timeout:g} is above the server's per-query limit of "
@@ -791,6 +793,10 @@ def _judge_result(settings: Settings, mode: str, item_rows: list[ItemRow], jm: j
                    ranking=ranking or [])
 
 
+def _judge_pending(mode: str, job: tuple[str, str], n_items: int, settings: Settings) -> JudgeResult:
+    return _pending(JudgeResult, "judge", job, n_items, settings, mode=mode, reliability=JudgeReliability(judged=0, invalid=0))
+
+
 def _judge_with_votes(settings: Settings, model: str | None, votes: int | None, reasoning_chars: int | None,
                       generator: Any) -> judge.JudgeModel:
 
@@ -829,8 +835,7 @@ def eval_judge_pairwise(
                                                           rows=rows), len(loaded) * (votes or 1), background, settings,
                      run_id)
     if job:
-        return _pending(JudgeResult, "judge", job, len(loaded), settings, mode='pairwise',
-                        reliability=JudgeReliability(judged=0, invalid=0))
+        return _judge_pending("pairwise", job, len(loaded), settings)
     jm = _judge_with_votes(settings, model, votes, reasoning_chars, generator)
     item_rows = judge.pairwise(jm, loaded, progress)
     labels = [(str(r.detail["verdict"]), str(r.detail["label"])) for r in item_rows
@@ -867,8 +872,7 @@ def eval_judge_score(
                                                        model=model, name=name, rows=rows),
                      len(loaded) * (votes or 1), background, settings, run_id)
     if job:
-        return _pending(JudgeResult, "judge", job, len(loaded), settings, mode='score',
-                        reliability=JudgeReliability(judged=0, invalid=0))
+        return _judge_pending("score", job, len(loaded), settings)
     jm = _judge_with_votes(settings, model, votes, reasoning_chars, generator)
     item_rows = judge.scored(jm, loaded, threshold, progress)
     labels = [(str(r.scores["passed"] == 1.0), str(item.label)) for r, item in zip(item_rows, loaded, strict=True)
@@ -901,8 +905,7 @@ def eval_judge_rank(
                                                       reasoning_chars=reasoning_chars, model=model, name=name,
                                                       rows=rows), pairs * (votes or 1), background, settings, run_id)
     if job:
-        return _pending(JudgeResult, "judge", job, len(loaded), settings, mode='rank',
-                        reliability=JudgeReliability(judged=0, invalid=0))
+        return _judge_pending("rank", job, len(loaded), settings)
     jm = _judge_with_votes(settings, model, votes, reasoning_chars, generator)
     item_rows, ranking = judge.rank(jm, loaded, progress)
     return _judge_result(settings, "rank", item_rows, jm, run_id=run_id, primary="consistent", name=name, rows=rows, labels=None,
@@ -979,7 +982,8 @@ def eval_latency(
         files = sorted(base.glob("*.jsonl")) if base.is_dir() else [base]
         if not files:
             raise NotFound(f"no transcript .jsonl file in {transcripts_path}")
-        item_rows += agents.transcript_rows(files)
+        texts = [read_text(f, settings) for f in files]  # each file checked: a link in the folder may lead outside
+        item_rows += agents.transcript_rows([(where.name, text) for text, where in texts])
         source.append(f"{len(files)} transcript file(s)")
     model_name = None
     if probe_requests:

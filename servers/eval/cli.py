@@ -10,19 +10,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from servers.core.cli_flags import common_flags, database_pair
 from servers.core.settings import Settings
 
 ALL_ROWS = 10**9
 
 
-def _common() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", default=argparse.SUPPRESS, help="TOML config file (default: configs/quiver.toml)")
-    common.add_argument("--data-dir", default=argparse.SUPPRESS, help="override data_dir")
-    common.add_argument("--log-level", default=argparse.SUPPRESS, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    common.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    common.add_argument("--name", help="a label for the run")
-    return common
+def _shared() -> tuple[list[argparse.ArgumentParser], argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The parents of every eval command, of those that load a model, and of those that score against qrels."""
+    out = argparse.ArgumentParser(add_help=False)
+    out.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    out.add_argument("--name", help="a label for the run")
+    model = argparse.ArgumentParser(add_help=False)
+    model.add_argument("--model", help="the causal LM to use (default: models.causal_lm from the config)")
+    qrels = argparse.ArgumentParser(add_help=False)
+    qrels.add_argument("--qrels", required=True, help="BEIR qrels TSV or TREC qrels")
+    qrels.add_argument("--k", type=_ks, help="cutoffs, e.g. 1,5,10,100")
+    return [common_flags(), out], model, qrels
 
 
 def _ks(text: str) -> list[int]:
@@ -36,38 +40,27 @@ def _csv(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
-def _pair(text: str) -> tuple[str, str]:
-    name, sep, target = text.partition("=")
-    if not sep or not name or not target:
-        raise argparse.ArgumentTypeError(f"expected NAME=PATH_OR_URL, got {text!r}")
-    return name, target
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eval`` and its subcommands to the ``quiver`` parser."""
-    common = _common()
-    ev = subparsers.add_parser("eval", parents=[common], help="evaluate retrieval, RAG, text2sql, models and judges")
+    common, model, qrels = _shared()
+    ev = subparsers.add_parser("eval", parents=common, help="evaluate retrieval, RAG, text2sql, models and judges")
     sub = ev.add_subparsers(dest="eval_command", required=True)
 
-    p = sub.add_parser("retrieval", parents=[common], help="score a TREC run against qrels")
-    p.add_argument("--qrels", required=True, help="BEIR qrels TSV or TREC qrels")
+    p = sub.add_parser("retrieval", parents=[*common, qrels], help="score a TREC run against qrels")
     p.add_argument("--run", required=True, help="TREC run file (qid Q0 docid rank score tag)")
-    p.add_argument("--k", type=_ks, help="cutoffs, e.g. 1,5,10,100")
     p.add_argument("--metrics", type=_csv, help="e.g. ndcg@10,recall@100,mrr,map")
     p.set_defaults(func=_retrieval)
 
-    p = sub.add_parser("kb", parents=[common], help="search a knowledge base with every query, score each mode")
+    p = sub.add_parser("kb", parents=[*common, qrels], help="search a knowledge base with every query, score each mode")
     p.add_argument("kb")
     p.add_argument("--queries", required=True, help="queries JSONL (BEIR: _id, text)")
-    p.add_argument("--qrels", required=True, help="BEIR qrels TSV or TREC qrels")
     p.add_argument("--corpus", help="BEIR corpus.jsonl to ingest into the knowledge base first")
     p.add_argument("--modes", type=_csv, help="dense,bm25,hybrid,rerank (default from config)")
     p.add_argument("--top-k", type=int)
     p.add_argument("--id-field", default="source", help="hit field holding the qrels doc id (source, doc_id, ...)")
-    p.add_argument("--k", type=_ks)
     p.set_defaults(func=_kb)
 
-    p = sub.add_parser("compare", parents=[common], help="is run B better or worse than run A?")
+    p = sub.add_parser("compare", parents=common, help="is run B better or worse than run A?")
     p.add_argument("a", help="baseline run id")
     p.add_argument("b", help="candidate run id")
     p.add_argument("--metric")
@@ -76,78 +69,72 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gate", action="store_true", help="exit with status 1 when B is significantly worse")
     p.set_defaults(func=_compare)
 
-    p = sub.add_parser("rag", parents=[common], help="faithfulness, relevance, context precision/recall, citations")
+    p = sub.add_parser("rag", parents=[*common, model], help="faithfulness, relevance, context precision/recall, citations")
     p.add_argument("samples", help="JSONL of {question, answer, contexts, reference?}")
     p.add_argument("--tier", choices=["deterministic", "judge"], default="deterministic")
     p.add_argument("--metrics", type=_csv)
     p.add_argument("--threshold", type=float)
-    p.add_argument("--model")
     p.set_defaults(func=_rag)
 
-    p = sub.add_parser("text2sql", parents=[common], help="execution accuracy of SQL predictions")
+    p = sub.add_parser("text2sql", parents=common, help="execution accuracy of SQL predictions")
     p.add_argument("questions", help="CSV (defog: db_name, query, question[, predicted]) or JSONL")
-    p.add_argument("--database", action="append", type=_pair, default=[], metavar="NAME=PATH",
+    p.add_argument("--database", action="append", type=database_pair, default=[], metavar="NAME=PATH",
                    help="a database the questions use (repeatable)")
     p.add_argument("--source", choices=["file", "gold", "pipeline"], default="file",
                    help="predictions from the file, the gold SQL (harness check) or the text2sql pipeline")
     p.add_argument("--timeout", type=float)
     p.set_defaults(func=_text2sql)
 
-    p = sub.add_parser("perplexity", parents=[common], help="perplexity and bits per byte of texts")
+    p = sub.add_parser("perplexity", parents=[*common, model], help="perplexity and bits per byte of texts")
     p.add_argument("texts", help="a text file, or JSONL with a 'text' field")
-    p.add_argument("--model")
     p.add_argument("--window", type=int)
     p.add_argument("--stride", type=int)
     p.set_defaults(func=_perplexity)
 
-    p = sub.add_parser("choice", parents=[common], help="multiple-choice accuracy from log-likelihoods")
+    p = sub.add_parser("choice", parents=[*common, model], help="multiple-choice accuracy from log-likelihoods")
     p.add_argument("items", help="JSONL of {question, choices, answer}")
-    p.add_argument("--model")
     p.add_argument("--format", action="append", dest="formats", help="prompt format with {question} (repeatable)")
     p.set_defaults(func=_choice)
 
-    p = sub.add_parser("answers", parents=[common], help="closed questions answered by the generator")
+    p = sub.add_parser("answers", parents=[*common, model], help="closed questions answered by the generator")
     p.add_argument("items", help="JSONL of {question, answers}")
     p.add_argument("--extract", choices=["auto", "number", "letter", "first_line", "full"], default="auto")
     p.add_argument("--max-new-tokens", type=int)
-    p.add_argument("--model")
     p.set_defaults(func=_answers)
 
-    p = sub.add_parser("judge", parents=[common], help="LLM-as-judge: pairwise, score or rank")
+    p = sub.add_parser("judge", parents=[*common, model], help="LLM-as-judge: pairwise, score or rank")
     p.add_argument("mode", choices=["pairwise", "score", "rank"])
     p.add_argument("items", help="JSONL: pairwise {prompt, a, b}; score {prompt, answer}; rank {prompt, outputs}")
     p.add_argument("--votes", type=int)
     p.add_argument("--pass-score", type=int)
     p.add_argument("--reasoning-chars", type=int)
-    p.add_argument("--model")
     p.set_defaults(func=_judge)
 
-    p = sub.add_parser("text", parents=[common], help="ROUGE-L, BLEU, keywords, distinct-n, repetition")
+    p = sub.add_parser("text", parents=common, help="ROUGE-L, BLEU, keywords, distinct-n, repetition")
     p.add_argument("items", help="JSONL of {prediction, references, keywords?}")
     p.add_argument("--cjk", choices=["auto", "jieba", "chars"], default="auto")
     p.set_defaults(func=_text)
 
-    p = sub.add_parser("tool-calls", parents=[common], help="BFCL AST accuracy and valid-call rate")
+    p = sub.add_parser("tool-calls", parents=common, help="BFCL AST accuracy and valid-call rate")
     p.add_argument("items", help="JSONL of {functions, calls, expected, irrelevance?}")
     p.set_defaults(func=_tool_calls)
 
-    p = sub.add_parser("latency", parents=[common], help="latency percentiles, QPS, TTFT, time per token")
+    p = sub.add_parser("latency", parents=[*common, model], help="latency percentiles, QPS, TTFT, time per token")
     p.add_argument("--transcripts", help="a host transcript .jsonl or a folder of them")
     p.add_argument("--probe", type=int, default=0, help="live requests to the configured generator")
     p.add_argument("--max-new-tokens", type=int, default=32)
-    p.add_argument("--model")
     p.set_defaults(func=_latency)
 
-    p = sub.add_parser("runs", parents=[common], help="list saved runs")
+    p = sub.add_parser("runs", parents=common, help="list saved runs")
     p.add_argument("--kind")
     p.add_argument("--limit", type=int, default=50)
     p.set_defaults(func=_runs)
 
-    p = sub.add_parser("show", parents=[common], help="show one saved run (latest: the newest)")
+    p = sub.add_parser("show", parents=common, help="show one saved run (latest: the newest)")
     p.add_argument("run_id")
     p.set_defaults(func=_show)
 
-    p = sub.add_parser("report", parents=[common], help="print the path of a run's HTML report")
+    p = sub.add_parser("report", parents=common, help="print the path of a run's HTML report")
     p.add_argument("run_id")
     p.set_defaults(func=_report)
 
@@ -166,16 +153,9 @@ def _with_roots(settings: Settings, *paths: str | None) -> Settings:
 
 
 def _progress_run(label: str, fn: Callable[[Callable[[int, int, str], None]], Any]) -> Any:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from servers.core.progress import progress_bar
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(label, total=None)
-
-        def progress(done: int, total: int, message: str) -> None:
-            bar.update(task, completed=done, total=total, description=f"{label}: {message}"[:80])
-
+    with progress_bar(label, transient=True) as progress:
         return fn(progress)
 
 

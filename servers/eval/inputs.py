@@ -26,13 +26,14 @@ def resolve(path: str, settings: Settings) -> Path:
     return resolved
 
 
-def read_text(path: str, settings: Settings) -> tuple[str, Path]:
-    """A UTF-8 text file under the roots, read safely (see :func:`~servers.core.roots.read_under_roots`)."""
-    file = read_under_roots(path, settings.root_paths(), max_bytes=MAX_INPUT_MB * MB, limit_key="evaluation inputs")
+def read_text(path: str | Path, settings: Settings) -> tuple[str, Path]:
+    """A UTF-8 text file under the roots (:func:`~servers.core.roots.read_under_roots`: checked, then read
+    from the very file that was checked), at most ``MAX_INPUT_MB``; with where it really is."""
+    read = read_under_roots(path, settings.root_paths(), max_bytes=MAX_INPUT_MB * MB, limit_key="eval inputs")
     try:
-        return file.data.decode("utf-8-sig"), file.path
+        return read.data.decode("utf-8-sig"), read.path
     except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{file.path} is not UTF-8 text ({exc})") from exc
+        raise InvalidInput(f"{read.path} is not UTF-8 text ({exc})") from exc
 
 
 def one_of(inline: Any, path: str | None, what: str, path_arg: str) -> None:

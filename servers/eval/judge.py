@@ -40,18 +40,21 @@ CONSISTENCY_FLOOR = 0.6
 POSITION_BIAS = 0.8
 
 
-def pair_schema(reasoning_chars: int) -> dict[str, Any]:
+def reasoned_schema(reasoning_chars: int, field: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The one reply shape every judge question uses: ``reasoning`` (at most ``reasoning_chars``) first, then
+    ``field`` (JSON schema ``spec``), nothing else. Reasoning before the answer is what makes a small judge usable."""
     return {"type": "object", "properties": {
         "reasoning": {"type": "string", "maxLength": reasoning_chars},
-        "verdict": {"type": "string", "enum": ["A", "B", "tie"]},
-    }, "required": ["reasoning", "verdict"], "additionalProperties": False}
+        field: spec,
+    }, "required": ["reasoning", field], "additionalProperties": False}
+
+
+def pair_schema(reasoning_chars: int) -> dict[str, Any]:
+    return reasoned_schema(reasoning_chars, "verdict", {"type": "string", "enum": ["A", "B", "tie"]})
 
 
 def score_schema(reasoning_chars: int) -> dict[str, Any]:
-    return {"type": "object", "properties": {
-        "reasoning": {"type": "string", "maxLength": reasoning_chars},
-        "score": {"type": "integer", "minimum": 1, "maximum": 10},
-    }, "required": ["reasoning", "score"], "additionalProperties": False}
+    return reasoned_schema(reasoning_chars, "score", {"type": "integer", "minimum": 1, "maximum": 10})
 
 
 @dataclass
@@ -79,6 +82,14 @@ class JudgeModel:
                 if len(self.errors) < 5:
                     self.errors.append(str(reply.error))
         return replies
+
+    def ask_once(self, messages: list[dict[str, Any]], field: str, spec: dict[str, Any]) -> tuple[Any, str]:
+        """One vote on ``field`` after reasoning (see :func:`reasoned_schema`): (the value, its reasoning), or
+        (None, ``"unscorable: ..."``) when the reply was unusable."""
+        reply = self.ask(messages, reasoned_schema(self.reasoning_chars, field, spec), votes=1)[0]
+        if not reply.ok:
+            return None, f"unscorable: {reply.error}"
+        return reply.value[field], reply.value["reasoning"]
 
 
 # ---------------------------------------------------------------- pairwise

@@ -139,18 +139,7 @@ def support(claim: str, contexts: list[str], units: list[list[str]], emb: Embedd
 # ---------------------------------------------------------------- judge prompts
 
 
-def claim_schema(reasoning_chars: int) -> dict[str, Any]:
-    return {"type": "object", "properties": {
-        "reasoning": {"type": "string", "maxLength": reasoning_chars},
-        "verdict": {"type": "string", "enum": ["supported", "contradicted", "not_enough_info"]},
-    }, "required": ["reasoning", "verdict"], "additionalProperties": False}
-
-
-def relevance_schema(reasoning_chars: int) -> dict[str, Any]:
-    return {"type": "object", "properties": {
-        "reasoning": {"type": "string", "maxLength": reasoning_chars},
-        "relevant": {"type": "boolean"},
-    }, "required": ["reasoning", "relevant"], "additionalProperties": False}
+CLAIM_VERDICT = {"type": "string", "enum": ["supported", "contradicted", "not_enough_info"]}
 
 
 def _numbered(contexts: list[str]) -> str:
@@ -181,17 +170,11 @@ class Judge:
 
     def claim(self, claim: str, contexts: list[str]) -> tuple[str | None, str]:
         """(verdict or None, reasoning or the reason the reply was unusable)."""
-        reply = self.model.ask(claim_messages(claim, contexts), claim_schema(self.model.reasoning_chars), votes=1)[0]
-        if not reply.ok:
-            return None, f"unscorable: {reply.error}"
-        return reply.value["verdict"], reply.value["reasoning"]
+        return self.model.ask_once(claim_messages(claim, contexts), "verdict", CLAIM_VERDICT)
 
     def relevant(self, question: str, context: str) -> tuple[bool | None, str]:
-        reply = self.model.ask(relevance_messages(question, context), relevance_schema(self.model.reasoning_chars),
-                               votes=1)[0]
-        if not reply.ok:
-            return None, f"unscorable: {reply.error}"
-        return bool(reply.value["relevant"]), reply.value["reasoning"]
+        value, reasoning = self.model.ask_once(relevance_messages(question, context), "relevant", {"type": "boolean"})
+        return (None if value is None else bool(value)), reasoning
 
 
 # ---------------------------------------------------------------- evaluation

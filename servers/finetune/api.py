@@ -12,7 +12,9 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
 
 from servers.core import models
 from servers.core.errors import ConfigError, InvalidInput, NotFound
@@ -20,7 +22,7 @@ from servers.core.jobs import JobRecord, JobState, JobStore, job_store
 from servers.core.roots import resolve_under_roots
 from servers.core.settings import Settings
 from servers.finetune import data_formats, diagnostics, plots
-from servers.finetune.data_prep import PrepareOptions, PrepareResult, content_hash, read_manifest
+from servers.finetune.data_prep import MANIFEST, PrepareOptions, PrepareResult, content_hash, read_manifest
 from servers.finetune.export import ExportResult
 from servers.finetune.memory import MemoryEstimate, estimate, model_shape
 from servers.finetune.presets import (
@@ -38,6 +40,11 @@ from servers.finetune.schemas import JobList, JobLogs, JobStatus, JobSummary, Me
 KIND = "finetune"
 ENTRY = "servers.finetune.trainer_entry"
 ProgressFn = Callable[[int, int | None, str], None]
+
+# argument types shared by the tools (the MCP input schema reads their descriptions)
+JobId = Annotated[str, Field(description="the job id returned by start_job (see list_jobs)", min_length=1)]
+ModelName = Annotated[str | None, Field(description="configured model name (smollm2, or a key of models.named); "
+                                                    "default: the configured model")]
 
 
 # ---------------------------------------------------------------- helpers
@@ -125,8 +132,15 @@ def list_methods(settings: Settings) -> MethodsResult:
 
 
 def recommend_config(
-    settings: Settings, *, task: str, model: str | None = None, samples: int, memory_gib: float | None = None
+    settings: Settings,
+    task: Annotated[Literal["classification", "instruction", "chat", "code", "math", "domain", "tool_calling"],
+                    Field(description="what the model should learn")],
+    samples: Annotated[int, Field(description="number of training rows", ge=1)],
+    model: Annotated[str | None, Field(description="configured model name (smollm2, or a key of models.named); "
+                                                   "default: the configured model")] = None,
+    memory_gib: Annotated[float | None, Field(description="memory budget in GiB (GPU memory, or RAM on CPU)", gt=0)] = None,
 ) -> Recommendation:
+    """A complete SFT config for the task, model, data size and memory budget, with the rule behind each number."""
     name = _model_name(settings, model)
     return recommend(model_shape(name, settings), task=task, samples=samples, memory_gib=memory_gib,
                      device=_device(settings), default_max_length=settings.finetune.max_length)
@@ -134,20 +148,21 @@ def recommend_config(
 
 def estimate_memory(
     settings: Settings,
-    *,
-    model: str | None = None,
-    method: str = "lora",
-    precision: str = "auto",
-    seq_len: int | None = None,
-    batch: int = 1,
-    grad_ckpt: bool = False,
-    lora_r: int = 8,
-    target_modules: list[str] | None = None,
-    optimizer: str = "adamw",
-    budget_gib: float | None = None,
-    new_tokens: int | None = None,
-    device: str | None = None,
+    model: ModelName = None,
+    method: Annotated[Literal["lora", "qlora", "full", "freeze", "inference"],
+                      Field(description="what is trained (or inference)")] = "lora",
+    precision: Annotated[Literal["auto", "bf16", "fp16", "fp32"], Field(description="auto = bf16 on GPU, fp32 on CPU")] = "auto",
+    seq_len: Annotated[int | None, Field(description="tokens per sequence (default: finetune.max_length)", ge=1)] = None,
+    batch: Annotated[int, Field(description="per-device batch size", ge=1)] = 1,
+    grad_ckpt: Annotated[bool, Field(description="gradient checkpointing")] = False,
+    lora_r: Annotated[int, Field(description="LoRA rank", ge=1)] = 8,
+    target_modules: Annotated[list[str] | None, Field(description="LoRA targets, e.g. ['q_proj','v_proj']")] = None,
+    optimizer: Annotated[Literal["adamw", "adamw_8bit", "sgd"], Field(description="optimizer")] = "adamw",
+    budget_gib: Annotated[float | None, Field(description="answer whether it fits in this many GiB", gt=0)] = None,
+    new_tokens: Annotated[int | None, Field(description="inference: tokens generated (KV cache)", ge=0)] = None,
+    device: Annotated[Literal["cpu", "cuda"] | None, Field(description="default: this machine's")] = None,
 ) -> MemoryEstimate:
+    """Peak training (or inference) memory per component, from the model's config.json (no weights loaded)."""
     name = _model_name(settings, model)
     where = device or ("cuda" if _device(settings) == "cuda" else "cpu")
     if where not in ("cpu", "cuda"):
@@ -164,26 +179,27 @@ def estimate_memory(
 
 def prepare_data(
     settings: Settings,
-    *,
-    files: list[str],
-    out: str,
-    format: str | None = None,  # noqa: A002 - the tool's argument name
-    dedup: bool = True,
-    near_dup: float | None = None,
-    ppl_filter: bool = False,
-    pii: str = "drop",
-    min_chars: int = 1,
-    max_chars: int | None = None,
-    select: int | None = None,
-    eval_fraction: float | None = None,
-    split_by: str | None = None,
-    eval_files: list[str] | None = None,
-    mix_files: list[str] | None = None,
-    mix_fraction: float | None = None,
-    transcripts: bool = False,
-    model: str | None = None,
-    check_template: bool = True,
-    seed: int = 42,
+    out: Annotated[str, Field(description="folder to write (train.jsonl, eval.jsonl, manifest.json), under the allowed roots")],
+    files: Annotated[list[str], Field(description="input files under the allowed roots")] = [],  # noqa: B006 - never mutated
+    format: Annotated[Literal["messages", "prompt_completion", "preference", "kto", "prompt_only", "text"] | None,  # noqa: A002 - the tool's argument name
+                      Field(description="expected format (default: detected)")] = None,
+    dedup: Annotated[bool, Field(description="drop exact duplicates (md5 of normalized text)")] = True,
+    near_dup: Annotated[float | None, Field(description="drop near-duplicates above this MinHash Jaccard (e.g. 0.85)",
+                                            gt=0, le=1)] = None,
+    ppl_filter: Annotated[bool, Field(description="drop both perplexity tails under the reference model")] = False,
+    pii: Annotated[Literal["drop", "redact", "keep"], Field(description="rows with emails, phones, API keys")] = "drop",
+    min_chars: Annotated[int, Field(description="drop rows shorter than this", ge=0)] = 1,
+    max_chars: Annotated[int | None, Field(description="drop rows longer than this", ge=1)] = None,
+    select: Annotated[int | None, Field(description="keep this many diverse rows (k-center over embeddings)", ge=1)] = None,
+    eval_fraction: Annotated[float | None, Field(description="held-out share (default from config)", ge=0, lt=0.9)] = None,
+    split_by: Annotated[str | None, Field(description="time field: the latest rows become eval (default: random)")] = None,
+    eval_files: Annotated[list[str] | None, Field(description="an existing eval split (leaks into train are removed)")] = None,
+    mix_files: Annotated[list[str] | None, Field(description="general data mixed into train against forgetting")] = None,
+    mix_fraction: Annotated[float | None, Field(description="share of train drawn from mix_files (0.3–0.5)", gt=0, lt=1)] = None,
+    transcripts: Annotated[bool, Field(description="inputs are host transcripts (default: DATA_DIR/transcripts/*.jsonl)")] = False,
+    model: Annotated[str | None, Field(description="model whose tokenizer and chat template are checked")] = None,
+    check_template: Annotated[bool, Field(description="check masking and end-of-turn with the model's template")] = True,
+    seed: Annotated[int, Field(description="random seed (split, mixing, selection)")] = 42,
 ) -> PrepareResult:
     """Validate, clean, split and describe training data; writes DIR/train.jsonl, eval.jsonl, manifest.json."""
     from servers.finetune.data_prep import prepare
@@ -191,7 +207,7 @@ def prepare_data(
     fin = settings.finetune
     if transcripts and not files:
         folder = settings.data_path / "transcripts"
-        paths = sorted(folder.glob("*.jsonl"))
+        paths = [_path(settings, str(p)) for p in sorted(folder.glob("*.jsonl"))]  # a link may lead outside the roots
         if not paths:
             raise NotFound(f"no host transcripts in {folder}: run `quiver ask` / `quiver chat` first")
     else:
@@ -241,12 +257,13 @@ def _data_files(settings: Settings, data: str, eval_data: str | None, method: st
     """Resolve `data` (a prepared folder or one file) and check every row against the method's format."""
     path = _path(settings, data)
     manifest = None
-    if path.is_dir():
-        manifest = read_manifest(path)
-        train = path / "train.jsonl"
-        if not train.is_file():
+    if path.is_dir():  # the files inside are checked too: a prepared folder under a root may hold links out of it
+        if not (path / "train.jsonl").is_file():
             raise InvalidInput(f"{path} is not a prepared dataset (no train.jsonl): run prepare_data, or pass a file")
-        evals = path / "eval.jsonl"
+        _path(settings, str(path / MANIFEST), must_exist=False)
+        manifest = read_manifest(path)
+        train = _path(settings, str(path / "train.jsonl"))
+        evals = _path(settings, str(path / "eval.jsonl"), must_exist=False)
         eval_path = _path(settings, eval_data) if eval_data else (evals if evals.is_file() and evals.stat().st_size else None)
     else:
         train, eval_path = path, (_path(settings, eval_data) if eval_data else None)
@@ -323,21 +340,23 @@ def _launcher(device: str, adapter: str, folder: Path) -> list[str]:
 
 def start_job(
     settings: Settings,
-    *,
-    method: str = "sft",
-    adapter: str = "lora",
-    model: str | None = None,
-    data: str,
-    eval_data: str | None = None,
-    preset: str | None = None,
-    options: dict[str, Any] | None = None,
-    max_steps: int | None = None,
-    epochs: float | None = None,
-    seed: int | None = None,
-    reward: list[dict[str, Any]] | None = None,
-    dry_run: bool = False,
-    job_id: str | None = None,
-    label: str = "",
+    data: Annotated[str, Field(description="a prepared dataset folder or a data file under the roots")],
+    method: Annotated[Literal["sft", "pretrain", "dpo", "kto", "grpo", "rloo", "reward"],
+                      Field(description="training method")] = "sft",
+    adapter: Annotated[Literal["lora", "qlora", "full", "freeze"], Field(description="what trains")] = "lora",
+    model: ModelName = None,
+    eval_data: Annotated[str | None, Field(description="eval file (default: the prepared folder's eval.jsonl)")] = None,
+    preset: Annotated[Literal["instruction", "code", "chat"] | None,
+                      Field(description="numbers from a preset (see list_methods)")] = None,
+    options: Annotated[dict[str, Any] | None, Field(description="overrides, e.g. {lora_r: 16, learning_rate: 2e-4, "
+                                                                "batch_size: 2, max_length: 512}")] = None,
+    max_steps: Annotated[int | None, Field(description="stop after this many optimizer steps", ge=1)] = None,
+    epochs: Annotated[float | None, Field(description="epochs (when max_steps is not set)", gt=0)] = None,
+    seed: Annotated[int | None, Field(description="random seed")] = None,
+    reward: Annotated[list[dict[str, Any]] | None, Field(description="GRPO/RLOO reward rules with weights")] = None,
+    dry_run: Annotated[bool, Field(description="validate and show what would run, without training")] = False,
+    job_id: Annotated[str | None, Field(description="choose the job id (letters, digits, . _ -)")] = None,
+    label: Annotated[str, Field(description="a note shown in list_jobs")] = "",
 ) -> StartResult:
     """Validate and launch a training job (or, with dry_run, return what would run)."""
     method = check_method(method)
@@ -475,13 +494,22 @@ def _job(jobs: JobStore, job_id: str) -> JobRecord:
     return record
 
 
-def job_status(settings: Settings, *, job_id: str, metrics_limit: int = 20) -> JobStatus:
+def job_status(
+    settings: Settings,
+    job_id: JobId,
+    metrics_limit: Annotated[int, Field(description="how many recent metric records to include", ge=0, le=1000)] = 20,
+) -> JobStatus:
+    """State, progress, metrics, curves, diagnostics and checkpoints of a fine-tuning job."""
     jobs = store(settings)
     return _status(jobs, _job(jobs, job_id), metrics_limit)
 
 
 def wait_job(
-    settings: Settings, *, job_id: str, timeout_s: float | None = None, progress: ProgressFn | None = None
+    settings: Settings,
+    job_id: JobId,
+    timeout_s: Annotated[float | None, Field(description="seconds to wait at most", gt=0)] = None,
+    *,
+    progress: ProgressFn | None = None,
 ) -> JobStatus:
     """Block until the job ends or the timeout (default finetune.wait_timeout_s) passes; reports progress."""
     jobs = store(settings)
@@ -498,7 +526,13 @@ def wait_job(
     return status
 
 
-def list_jobs(settings: Settings, *, state: str | None = None, limit: int = 50) -> JobList:
+def list_jobs(
+    settings: Settings,
+    state: Annotated[Literal["queued", "running", "completed", "failed", "cancelled", "orphaned"] | None,
+                     Field(description="only jobs in this state")] = None,
+    limit: Annotated[int, Field(description="most jobs to list", ge=1, le=1000)] = 50,
+) -> JobList:
+    """Fine-tuning jobs, newest first, with the running/queued counts of every kind."""
     jobs = store(settings)
     states = None
     if state:
@@ -520,7 +554,12 @@ def list_jobs(settings: Settings, *, state: str | None = None, limit: int = 50) 
                    queued=sum(1 for r in every if r.state == JobState.queued), max_running_jobs=jobs.max_running)
 
 
-def job_logs(settings: Settings, *, job_id: str, lines: int = 60) -> JobLogs:
+def job_logs(
+    settings: Settings,
+    job_id: JobId,
+    lines: Annotated[int, Field(description="how many trailing lines", ge=1, le=5000)] = 60,
+) -> JobLogs:
+    """The last ``lines`` lines of the job's trainer output."""
     if lines < 1 or lines > 5000:
         raise InvalidInput("lines must be between 1 and 5000")
     jobs = store(settings)
@@ -529,14 +568,14 @@ def job_logs(settings: Settings, *, job_id: str, lines: int = 60) -> JobLogs:
     return JobLogs(job_id=job_id, state=record.state, lines=len(text.splitlines()), text=text)
 
 
-def cancel_job(settings: Settings, *, job_id: str) -> JobStatus:
+def cancel_job(settings: Settings, job_id: JobId) -> JobStatus:
     """Stop a job: queued → cancelled at once; running → SIGTERM, a checkpoint is saved, then cancelled."""
     jobs = store(settings)
     _job(jobs, job_id)
     return _status(jobs, jobs.cancel(job_id))
 
 
-def resume_job(settings: Settings, *, job_id: str) -> JobStatus:
+def resume_job(settings: Settings, job_id: JobId) -> JobStatus:
     """Run a cancelled, failed or orphaned job again from its last checkpoint (optimizer, scheduler, RNG,
     step and data position restored: the next logged step is N + 1)."""
     jobs = store(settings)
@@ -548,12 +587,11 @@ def resume_job(settings: Settings, *, job_id: str) -> JobStatus:
 
 def export_model(
     settings: Settings,
-    *,
-    job_id: str,
-    merge: bool = False,
-    out: str | None = None,
-    checkpoint: int | None = None,
-    verify: bool = True,
+    job_id: JobId,
+    merge: Annotated[bool, Field(description="merge the adapter into the base weights")] = False,
+    out: Annotated[str | None, Field(description="empty or new folder under the roots (default: JOB/export/KIND)")] = None,
+    checkpoint: Annotated[int | None, Field(description="export this checkpoint step instead of the final model", ge=1)] = None,
+    verify: Annotated[bool, Field(description="reload, generate and compare perplexity with the base")] = True,
 ) -> ExportResult:
     """Write the job's adapter (or merged model) to a folder and verify it loads and generates."""
     from servers.finetune.export import export

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from servers.core.cli_flags import common_flags
 from servers.core.settings import Settings
 
 
@@ -22,8 +23,6 @@ def _json_arg(text: str) -> Any:
 def register(subparsers: Any, parents: list[argparse.ArgumentParser] | None = None) -> None:
     """Add `finetune` and its subcommands to the `quiver` parser."""
     if parents is None:
-        from servers.core.cli import common_flags  # imported here: servers.core.cli imports this module
-
         parents = [common_flags()]
     ft = subparsers.add_parser("finetune", parents=parents, help="fine-tuning: estimate, prepare, start, watch, export")
     sub = ft.add_subparsers(dest="ft_command", required=True)
@@ -233,22 +232,14 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _wait_with_bar(args: argparse.Namespace, settings: Settings, job_id: str, timeout: float | None) -> int:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
+    from servers.core.progress import progress_bar
     from servers.finetune import api
 
     if args.json:
         r = api.wait_job(settings, job_id=job_id, timeout_s=timeout)
         print(r.model_dump_json())
         return 0 if r.state == "completed" else 1
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True)) as bar:
-        task = bar.add_task(f"train {job_id}", total=None)
-
-        def progress(step: int, total: int | None, message: str) -> None:
-            bar.update(task, completed=step, total=total, description=f"train {job_id} {message}"[:70])
-
+    with progress_bar(f"train {job_id}", time_left=True) as progress:
         r = api.wait_job(settings, job_id=job_id, timeout_s=timeout, progress=progress)
     print(_status_text(r))
     return 0 if r.state == "completed" else 1

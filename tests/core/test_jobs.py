@@ -192,3 +192,33 @@ def test_restarted_server_reattaches_to_a_live_job_and_orphans_a_dead_one(tmp_pa
     done = restarted.wait(resumed.job_id, timeout_s=60, poll_s=0.05)
     first_after = done.result["first_step"]
     assert done.state == JobState.completed and first_after > 1  # continued after its last saved step
+
+
+EXITING = textwrap.dedent(
+    """
+    import atexit, shutil, sys, time
+    from pathlib import Path
+    from servers.core.jobs import job_store
+    root = Path(sys.argv[1])
+
+    def teardown():  # what exit handlers do (temporary folders removed), slowly, while the monitor would run
+        shutil.rmtree(root, ignore_errors=True)
+        time.sleep(0.5)
+
+    atexit.register(teardown)  # registered before the store: runs after the store's own exit hook
+    store = job_store(root, max_running=1)
+    store.poll_s = 0.02
+    atexit.register(teardown)  # registered after it: runs first under plain atexit ordering
+    time.sleep(0.1)
+    print("monitor alive:", store._monitor.is_alive(), flush=True)
+    """
+)
+
+
+def test_interpreter_exit_stops_the_monitor_quietly(tmp_path: Path) -> None:
+    """A process using the store exits without 'job monitor pass failed' tracebacks, even when exit handlers
+    remove the store's folder (a temporary data dir) before the interpreter is gone."""
+    done = subprocess.run([sys.executable, "-c", EXITING, str(tmp_path / "jobs")], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "monitor alive: True" in done.stdout
+    assert "Traceback" not in done.stderr and "monitor pass failed" not in done.stderr, done.stderr

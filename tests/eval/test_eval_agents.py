@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from servers.core.errors import InvalidInput
 from servers.eval import api
 from servers.eval.agents import calls_correct, calls_valid, function_schemas, value_matches
 from servers.eval.schemas import ToolCallItem
@@ -87,10 +88,13 @@ def test_latency_from_transcripts_and_probe(eval_env, tmp_path: Path) -> None:
     assert result.n_unscorable == 1  # the broken line
     # found by the fuzz run (issue 15): a binary file or lines of another shape are unscorable, not a crash
     odd = folder / "odd.jsonl"
-    odd.write_bytes(b'%PDF-1.7\n\x84\xff\x00binary\n42\n["a"]\n{"events": [1, "x"]}\n'
+    odd.write_bytes(b'%PDF-1.7\n42\n["a"]\n{"events": [1, "x"]}\n'
                     b'{"events": [{"type": "usage", "total": true, "model_seconds": "soon"}]}\n')
     mixed = api.eval_latency(transcripts_path=str(odd), settings=settings)
-    assert mixed.n_unscorable == 6 and mixed.n_items == 6
+    assert mixed.n_unscorable == 5 and mixed.n_items == 5
+    odd.write_bytes(b'%PDF-1.7\n\x84\xff\x00binary\n')
+    with pytest.raises(InvalidInput, match="not UTF-8"):
+        api.eval_latency(transcripts_path=str(odd), settings=settings)
     probe = api.eval_latency(probe_requests=2, max_new_tokens=5, settings=eval_env,
                              generator=Scripted(lambda m: "one two three four five"))
     assert probe.n_items == 2 and {"latency_s_p50", "ttft_s_p50", "tpot_s_p50", "qps"} <= set(probe.metrics)

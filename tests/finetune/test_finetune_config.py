@@ -161,13 +161,17 @@ def test_reward_rules() -> None:
 # ---------------------------------------------------------------- chat format: training text = inference text
 
 
-def test_training_format_equals_what_the_host_sends() -> None:
-    """An adapter must learn exactly the tool format the host prompts it with."""
+def test_training_text_is_the_host_prompt_plus_the_answer() -> None:
+    """An adapter must learn exactly the tool format the host prompts it with. There is one implementation
+    (servers.core.tool_prompt.smol_messages); this pins what it renders through SmolLM2's own chat template
+    (the host's prompt) and checks that a training row, as the trainer renders it (training template with
+    assistant markers), is that prompt followed by the answer and the end-of-turn token."""
     from host.backends.base import ToolInfo
     from host.backends.formats import render_messages
-    from servers.core.tool_prompt import smol_messages
+    from servers.core.tool_prompt import SMOL_TOOLS_PROMPT
+    from servers.finetune.chat_format import to_training_messages, training_template
 
-    lm_tokenizer = _smol_tokenizer()
+    tokenizer = _smol_tokenizer()
     schema = {"type": "object", "title": "Args", "properties": {"city": {"type": "string", "title": "City"}}}
     tool = ToolInfo(name="get_weather", server="w", remote_name="get_weather", description="Weather for a city",
                     input_schema=schema)
@@ -175,11 +179,22 @@ def test_training_format_equals_what_the_host_sends() -> None:
                 {"role": "assistant", "content": "", "tool_calls": [
                     {"id": "1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}]},
                 {"role": "tool", "tool_call_id": "1", "name": "get_weather", "content": "cold"}]
-    host_text = render_messages(messages, [tool], "smol", lm_tokenizer)
-    ours = smol_messages(messages, [{"type": "function", "function": {"name": "get_weather", "description":
-                                     "Weather for a city", "parameters": schema}}])
-    train_text = lm_tokenizer.apply_chat_template(ours, tokenize=False, add_generation_prompt=True)
-    assert train_text == host_text and '"title"' not in train_text
+    host_text = render_messages(messages, [tool], "smol", tokenizer)
+    listing = ('[{"name": "get_weather", "description": "Weather for a city", '
+               '"parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]')
+    assert host_text == (
+        "<|im_start|>system\nBe brief.\n\n" + SMOL_TOOLS_PROMPT.format(tools=listing) + "<|im_end|>\n"
+        "<|im_start|>user\nWeather in Oslo?<|im_end|>\n"
+        '<|im_start|>assistant\n<tool_call>[{"name": "get_weather", "arguments": {"city": "Oslo"}}]</tool_call><|im_end|>\n'
+        "<|im_start|>user\n<tool_response>\ncold\n</tool_response><|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+    row = {"messages": [*messages, {"role": "assistant", "content": "It is cold."}], "tools": [tool.openai_tool()]}
+    choice = training_template(tokenizer)
+    assert (choice.source, choice.tool_dialect) == ("quiver-chatml", "smol")
+    conv = to_training_messages(json.loads(json.dumps(row)), choice.tool_dialect)
+    train_text = tokenizer.apply_chat_template(conv["messages"], tokenize=False, chat_template=choice.template)
+    assert train_text == host_text + "It is cold.<|im_end|>\n"
 
 
 def _smol_tokenizer():  # noqa: ANN202
@@ -241,6 +256,25 @@ def test_start_job_bad_input(tmp_path: Path, settings: Settings) -> None:
     for call in (api.job_status, api.cancel_job, api.resume_job, api.job_logs, api.export_model):
         with pytest.raises(NotFound, match="no job 'ghost'"):
             call(settings, job_id="ghost")
+
+
+def test_a_prepared_folder_cannot_lead_outside_the_roots(tmp_path: Path, settings: Settings,
+                                                       tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The files inside a prepared folder are checked like the folder: a link out of the roots is refused."""
+    outside = tmp_path_factory.mktemp("outside") / "secret.jsonl"
+    outside.write_text(json.dumps(SFT_ROW) + "\n")
+    folder = tmp_path / "prepared"
+    folder.mkdir()
+    (folder / "train.jsonl").symlink_to(outside)
+    with pytest.raises(AccessDenied, match="outside the allowed roots"):
+        api.start_job(settings, data=str(folder), dry_run=True)
+    (folder / "train.jsonl").unlink()
+    (folder / "train.jsonl").write_text(json.dumps(SFT_ROW) + "\n")
+    (folder / "eval.jsonl").symlink_to(outside)
+    with pytest.raises(AccessDenied, match="outside the allowed roots"):
+        api.start_job(settings, data=str(folder), dry_run=True)
+    (folder / "eval.jsonl").unlink()
+    assert api.start_job(settings, data=str(folder), dry_run=True).data["train_rows"] == 1
 
 
 def test_cli_estimate_and_dry_run_print_one_json_object(tmp_path: Path, settings: Settings,

@@ -1,0 +1,148 @@
+"""BFCL records as tool-calling conversations: functions mapped to JSON Schema, ground truth to calls.
+
+The schema mapping is the one the host bench scores with (``bench/host.py``'s ``to_json_schema``;
+the eval server takes it over): a model trained on these prompts sees the tool listing it is
+evaluated with, byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from host.connections import ToolInfo
+
+CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance", "live_simple",
+              "live_multiple")
+TYPE_MAP = {"dict": "object", "float": "number", "tuple": "array", "int": "integer", "bool": "boolean",
+            "str": "string", "list": "array", "any": None}
+# The system prompt of the BFCL bench (bench/host.py); some BFCL records use it, so the model
+# also behaves under the prompt it is measured with.
+BENCH_SYSTEM = "You are a helpful assistant that calls functions to answer requests."
+
+
+class BfclError(ValueError):
+    """A BFCL record whose ground truth cannot become a training call."""
+
+
+@dataclass
+class BfclRecord:
+    id: str
+    category: str
+    messages: list[dict[str, Any]]  # the user turn(s) (and a record's own system turn, if any)
+    functions: list[dict[str, Any]]
+    truth: list[dict[str, dict[str, list[Any]]]]  # [{function: {argument: [acceptable values]}}]
+
+    @property
+    def irrelevance(self) -> bool:
+        return self.category.startswith("irrelevance")
+
+    def tools(self) -> list[ToolInfo]:
+        return [ToolInfo(name=f["name"], server="bfcl", remote_name=f["name"], description=f.get("description", ""),
+                         input_schema=to_json_schema(f.get("parameters") or {"type": "dict", "properties": {}}))
+                for f in self.functions]
+
+    def question_text(self) -> str:
+        return "\n".join(str(m.get("content", "")) for m in self.messages if m.get("role") == "user")
+
+
+def to_json_schema(node: Any) -> Any:
+    """BFCL parameter types (dict, float, tuple, any, ...) → JSON Schema (as the host bench maps them)."""
+    if isinstance(node, list):
+        return [to_json_schema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "type":
+            mapped = TYPE_MAP.get(value, value)
+            if mapped is not None:
+                out["type"] = mapped
+        elif key == "properties":
+            out[key] = {k: to_json_schema(v) for k, v in value.items()}
+        elif key in ("items", "additionalProperties"):
+            out[key] = to_json_schema(value)
+        elif key in ("optional", "default") and not isinstance(value, dict | list | str | int | float | bool):
+            continue
+        else:
+            out[key] = value
+    return out
+
+
+def load_category(folder: Path, category: str) -> list[BfclRecord]:
+    path = folder / f"{category}.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"no BFCL file {path}: pass --bfcl the folder holding {category}.jsonl")
+    answers: dict[str, list[Any]] = {}
+    answer_path = folder / "possible_answer" / f"{category}.jsonl"
+    if answer_path.is_file():
+        for line in answer_path.open(encoding="utf-8"):
+            row = json.loads(line)
+            answers[row["id"]] = row["ground_truth"]
+    records = []
+    for line in path.open(encoding="utf-8"):
+        row = json.loads(line)
+        turns = row["question"][0] if row["question"] and isinstance(row["question"][0], list) else row["question"]
+        truth = answers.get(row["id"], [])
+        if not category.startswith("irrelevance") and not truth:
+            raise BfclError(f"{category} record {row['id']} has no ground truth in {answer_path}")
+        records.append(BfclRecord(id=row["id"], category=category, messages=list(turns),
+                                  functions=row["function"], truth=truth))
+    return records
+
+
+def _mentioned(value: Any, question: str) -> bool:
+    text = json.dumps(value, ensure_ascii=False).strip('"') if not isinstance(value, str) else value
+    return bool(text) and text.lower() in question.lower()
+
+
+def choose_value(options: list[Any], question: str) -> tuple[bool, Any]:
+    """One target value from BFCL's acceptable values: (include?, value).
+
+    ``""`` among the options means the argument may be omitted: it is left out unless the
+    question states the value. Nested dicts choose per key.
+    """
+    concrete = [o for o in options if o != ""]
+    if not concrete:
+        return False, None
+    value = concrete[0]
+    if "" in options and not _mentioned(value, question):
+        return False, None
+    if isinstance(value, dict):
+        return True, _choose_object(value, question)
+    return True, value
+
+
+def _choose_object(spec: dict[str, Any], question: str) -> dict[str, Any]:
+    out = {}
+    for key, options in spec.items():
+        include, value = choose_value(options if isinstance(options, list) else [options], question)
+        if include:
+            out[key] = value
+    return out
+
+
+def target_calls(record: BfclRecord) -> list[dict[str, Any]]:
+    """The ground truth as calls ``[{"name", "arguments"}]`` (empty for irrelevance records)."""
+    if record.irrelevance:
+        return []
+    question = record.question_text()
+    calls = []
+    for item in record.truth:
+        ((name, spec),) = item.items()
+        calls.append({"name": name, "arguments": _choose_object(spec, question)})
+    return calls
+
+
+def no_call_answer(record: BfclRecord, variant: int) -> str:
+    """The reply to an irrelevance record: say plainly that no offered function fits."""
+    names = [f["name"] for f in record.functions]
+    listed = ", ".join(names[:3]) + (" and others" if len(names) > 3 else "")
+    templates = [
+        f"None of the available functions can do that: {listed} {'is' if len(names) == 1 else 'are'} for something else.",
+        f"I can't help with this using the tools I have ({listed}); none of them fits this request.",
+        f"That request doesn't match any available function ({listed}), so I won't call one.",
+    ]
+    return templates[variant % len(templates)]

@@ -7,7 +7,7 @@ NODE_DIR := .node
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test test-fast bench lint clean
+.PHONY: setup demo test test-fast bench lint clean agent-model-data
 
 setup: $(VENV)/.installed
 
@@ -43,6 +43,10 @@ bench: setup
 	$(PY) bench/rerank.py --data $(SHARED_DATA)/beir_scifact --split train | tee bench/results/rerank.jsonl
 	$(PY) bench/text2sql.py --data $(SHARED_DATA)/text2sql --limit 24 --candidates 1 5 | tee bench/results/text2sql.jsonl
 	$(PY) bench/host.py --data $(SHARED_DATA)/bfcl --limit 10 | tee bench/results/host.jsonl
+
+# The agent model's tool-calling dataset (agent_model/README.md): rebuildable, kept out of git.
+agent-model-data: setup
+	$(PY) -m agent_model.build_dataset --bfcl $(SHARED_DATA)/bfcl --out data/agent_model --seed 0
 
 clean:
 	rm -rf $(VENV) $(NODE_DIR)

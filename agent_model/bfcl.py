@@ -110,9 +110,20 @@ def choose_value(options: list[Any], question: str) -> tuple[bool, Any]:
     value = concrete[0]
     if "" in options and not _mentioned(value, question):
         return False, None
-    if isinstance(value, dict):
-        return True, _choose_object(value, question)
-    return True, value
+    return True, _resolve(value, question)
+
+
+def _is_spec(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, list) for v in value.values())
+
+
+def _resolve(value: Any, question: str) -> Any:
+    """Nested specs (a dict of acceptable-value lists, alone or in a list) become plain values."""
+    if _is_spec(value):
+        return _choose_object(value, question)
+    if isinstance(value, list) and value and all(_is_spec(v) for v in value):
+        return [_choose_object(v, question) for v in value]
+    return value
 
 
 def _choose_object(spec: dict[str, Any], question: str) -> dict[str, Any]:
@@ -124,15 +135,35 @@ def _choose_object(spec: dict[str, Any], question: str) -> dict[str, Any]:
     return out
 
 
+def conform(value: Any, schema: dict[str, Any]) -> Any:
+    """Repair a ground-truth value the scorer accepts but the schema rejects: an enum member in
+    another case (``horror`` → ``Horror``), a number or boolean where the schema wants its string."""
+    if not isinstance(schema, dict):
+        return value
+    if schema.get("type") == "string" and isinstance(value, bool | int | float):
+        value = str(value)
+    enum = schema.get("enum")
+    if enum and value not in enum:
+        match = [e for e in enum if str(e).lower() == str(value).lower()]
+        if len(match) == 1:
+            value = match[0]
+    if isinstance(value, dict) and isinstance(schema.get("properties"), dict):
+        return {k: conform(v, schema["properties"].get(k, {})) for k, v in value.items()}
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [conform(v, schema["items"]) for v in value]
+    return value
+
+
 def target_calls(record: BfclRecord) -> list[dict[str, Any]]:
     """The ground truth as calls ``[{"name", "arguments"}]`` (empty for irrelevance records)."""
     if record.irrelevance:
         return []
     question = record.question_text()
+    schemas = {t.name: t.input_schema for t in record.tools()}
     calls = []
     for item in record.truth:
         ((name, spec),) = item.items()
-        calls.append({"name": name, "arguments": _choose_object(spec, question)})
+        calls.append({"name": name, "arguments": conform(_choose_object(spec, question), schemas.get(name, {}))})
     return calls
 
 

@@ -121,10 +121,14 @@ async def quiver_examples(args: argparse.Namespace, tokenizer_box: list[Any], tr
             await read_shop_values(world, shop)
             for generate in quiver_data.GENERATORS:
                 examples.extend(generate(ctx))
+                log.info("%s: %d records so far", generate.__name__, len(examples))
             for trace in (traces.kb_traces, traces.kb_chain_traces, traces.kb_error_traces):
                 examples.extend([e async for e in trace(ctx, world, trace_stats)])
+                log.info("%s: %d records so far", trace.__name__, len(examples))
             for trace in (traces.sql_error_traces, traces.describe_traces, traces.parse_traces):
                 examples.extend([e async for e in trace(ctx, world)])
+                log.info("%s: %d records so far", trace.__name__, len(examples))
+            log.info("running text_to_sql %d times (the shipped model writes the SQL)", args.sql_runs)
             runs = await traces.text_to_sql_runs(ctx, world, trace_stats, args.sql_runs)
             examples.extend([e async for e in traces.sql_traces(ctx, world, runs)])
             examples.extend([e async for e in traces.parallel_traces(ctx, world, runs)])
@@ -291,7 +295,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--per-group", type=int, default=6,
                    help="variants per question template / topic (smaller = fewer Quiver records, quicker build)")
-    p.add_argument("--sql-runs", type=int, default=54,
+    p.add_argument("--sql-runs", type=int, default=8,
                    help="real text_to_sql runs (each a few seconds on CPU) for the SQL answer traces")
     p.add_argument("--observation-chars", type=int, default=2000,
                    help="the host's observation budget used in traces (host.observation_chars' default)")
@@ -307,6 +311,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    log.setLevel(logging.INFO)
     for noisy in ("grpc", "grpc._server", "pymilvus", "milvus_lite"):  # Milvus Lite's unimplemented-RPC tracebacks
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", parents=[common], help="print a ready MCP client config for every server")
     config.add_argument("client", choices=list(CLIENTS))
     config.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    config.add_argument("--root", action="append", default=argparse.SUPPRESS,
+                        help="folder the servers may read (repeatable; default: the configured roots, else this directory)")
     config.set_defaults(func=_config)
 
     ingest = sub.add_parser("ingest", parents=[common], help="ingest files or folders into a knowledge base, with a progress bar")
@@ -114,10 +116,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _config(args: argparse.Namespace, settings: Settings) -> int:
-    from servers.core.client_configs import render
+    from servers.core.client_configs import config_roots, render
 
     config_path = Path(args.config).resolve() if getattr(args, "config", None) else None
-    sys.stdout.write(render(args.client, args.transport, settings, config_path))
+    roots = config_roots(settings.roots)
+    sys.stdout.write(render(args.client, args.transport, settings, config_path, roots=roots))
+    if args.transport == "http":
+        flags = " ".join(f"--root {r}" for r in roots)
+        print(f"quiver: start the server with: quiver serve all --transport http {flags}", file=sys.stderr)
     return 0
 
 

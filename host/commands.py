@@ -23,6 +23,8 @@ from servers.core.settings import Settings
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--servers", metavar="FILE", help="mcpServers JSON or TOML file (default: Quiver's own servers)")
     p.add_argument("--server", action="append", metavar="NAME", help="connect only this server (repeatable)")
+    p.add_argument("--root", action="append", default=argparse.SUPPRESS, metavar="FOLDER",
+                   help="folder Quiver's servers may read (repeatable; default: `roots` from the config)")
     p.add_argument("--model", help="local model: short name, folder or hub id (default: models.causal_lm)")
     p.add_argument("--endpoint", help="OpenAI-compatible base URL (vLLM, SGLang, Ollama); overrides models.endpoint")
     p.add_argument("--endpoint-model", help="model id at the endpoint (default: the first it lists)")

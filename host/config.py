@@ -150,7 +150,7 @@ def settings_to_toml(settings: Settings) -> str:
     """The effective settings as TOML (what child servers load with ``--config``)."""
     data = settings.model_dump()
     data["data_dir"] = str(settings.data_path)
-    data["roots"] = [str(Path(r).expanduser().resolve()) for r in settings.roots]
+    data["roots"] = [str(p) for p in settings.root_paths()]  # checked here: '.' from / or ~ is refused
     top = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict) and v is not None]
     sections = []
     for key, value in data.items():

@@ -27,18 +27,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def serve_args(name: str, workdir: Path, *extra: str) -> list[str]:
-    return ["-m", "host.cli", "serve", name, "--root", str(workdir), "--data-dir", str(workdir / "data"), *extra]
+def serve_args(name: str, workdir: Path, *extra: str, roots: list[Path] | None = None) -> list[str]:
+    """`quiver serve NAME` with data in ``workdir/data``, reading ``roots`` (default: ``workdir``)."""
+    flags = [arg for root in ([workdir] if roots is None else roots) for arg in ("--root", str(root))]
+    return ["-m", "host.cli", "serve", name, *flags, "--data-dir", str(workdir / "data"), *extra]
 
 
-def stdio_params(name: str, workdir: Path) -> StdioServerParameters:
+def stdio_params(
+    name: str, workdir: Path, *extra: str, roots: list[Path] | None = None, cwd: Path = REPO,
+    env: dict[str, str] | None = None,
+) -> StdioServerParameters:
     return StdioServerParameters(
-        command=sys.executable, args=serve_args(name, workdir, "--transport", "stdio"), env=dict(os.environ), cwd=str(REPO)
+        command=sys.executable, args=serve_args(name, workdir, "--transport", "stdio", *extra, roots=roots),
+        env={**os.environ, **(env or {})}, cwd=str(cwd),
     )
 
 
-def stdio_client(name: str, workdir: Path, mode: str = "auto") -> Client:
-    return Client(stdio_params(name, workdir), mode=mode, read_timeout_seconds=300)
+def stdio_client(name: str, workdir: Path, *extra: str, mode: str = "auto", **options) -> Client:
+    """A client of `quiver serve NAME` over stdio; ``extra`` flags and ``options`` go to :func:`stdio_params`."""
+    return Client(stdio_params(name, workdir, *extra, **options), mode=mode, read_timeout_seconds=300)
 
 
 @dataclass

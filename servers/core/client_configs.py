@@ -1,7 +1,9 @@
 """Ready-to-paste MCP client configurations for every Quiver server.
 
 Formats: Cline (``cline_mcp_settings.json``), Codex (``config.toml``), Claude Desktop
-(``claude_desktop_config.json``, stdio only) and Cursor (``.cursor/mcp.json``).
+(``claude_desktop_config.json``, stdio only) and Cursor (``.cursor/mcp.json``). Every stdio
+entry names the folders its server may read (``--root``): clients start servers from ``/`` or
+the home directory, so nothing may depend on the working directory.
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from servers.core.errors import InvalidInput
+from servers.core.errors import ConfigError, InvalidInput
 from servers.core.registry import server_names
+from servers.core.roots import broad_root
 from servers.core.settings import Settings
 
 Client = Literal["cline", "codex", "claude", "cursor"]
@@ -32,10 +36,28 @@ def quiver_command() -> list[str]:
 
 
 EXAMPLE_COMMAND = ["/path/to/quiver/.venv/bin/quiver"]
+EXAMPLE_ROOTS = ["/path/to/your/project"]
 
 
-def _stdio_entry(name: str, config_path: Path | None, command: list[str]) -> dict[str, Any]:
+def config_roots(named: Sequence[str] | None, cwd: Path | None = None) -> list[str]:
+    """The roots written into generated entries: the folders named (absolute), else the current
+    directory, which must not be ``/`` or the home directory (name folders with --root there)."""
+    if named:
+        return list(dict.fromkeys(str(Path(r).expanduser().resolve()) for r in named))
+    here = (cwd or Path.cwd()).resolve()
+    wide = broad_root(here)
+    if wide:
+        raise ConfigError(
+            f"the current directory {here} is {wide}: run `quiver config` from the folder the servers may read, "
+            "or name folders with --root FOLDER (repeatable)"
+        )
+    return [str(here)]
+
+
+def _stdio_entry(name: str, config_path: Path | None, command: list[str], roots: Sequence[str]) -> dict[str, Any]:
     args = [*command[1:], "serve", name, "--transport", "stdio"]
+    for root in roots:
+        args += ["--root", root]
     if config_path:
         args += ["--config", str(config_path)]
     return {"command": command[0], "args": args}
@@ -46,12 +68,14 @@ def _url(name: str, settings: Settings) -> str:
 
 
 def build_config(
-    client: str, transport: str, settings: Settings, config_path: Path | None = None, *, example: bool = False
+    client: str, transport: str, settings: Settings, config_path: Path | None = None, *, example: bool = False,
+    roots: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The client's configuration as a dict (rendered by :func:`render`).
 
-    ``example`` writes placeholders instead of this install's absolute paths (the
-    checked-in files under configs/clients/)."""
+    ``roots``: the folders every stdio server may read (default: :func:`config_roots` of the
+    configured roots). ``example`` writes placeholders instead of this install's absolute paths
+    (the checked-in files under configs/clients/)."""
     if client not in CLIENTS:
         raise InvalidInput(f"unknown client '{client}': choose one of {', '.join(CLIENTS)}")
     if transport not in ("stdio", "http"):
@@ -60,13 +84,17 @@ def build_config(
         raise InvalidInput("Claude Desktop's config file takes stdio servers only: use --transport stdio")
     env = {"QUIVER_DATA_DIR": settings.data_dir if example else str(settings.data_path)}
     command = EXAMPLE_COMMAND if example else quiver_command()
+    if transport == "stdio":
+        roots = EXAMPLE_ROOTS if example else (list(roots) if roots is not None else config_roots(settings.roots))
+    else:
+        roots = []
     headers = {"Authorization": f"Bearer ${{{TOKEN_ENV}}}"} if settings.http.token else {}
     entries: dict[str, Any] = {}
     for name in server_names():
         key = f"quiver-{name}"
         if client == "codex":
             if transport == "stdio":
-                entry = {**_stdio_entry(name, config_path, command), "env": env}
+                entry = {**_stdio_entry(name, config_path, command, roots), "env": env}
             else:
                 entry = {"url": _url(name, settings)}
                 if settings.http.token:
@@ -74,15 +102,15 @@ def build_config(
             entries[key] = {**entry, "startup_timeout_sec": 60, "tool_timeout_sec": 600}
         elif client == "cline":
             if transport == "stdio":
-                entry = {"type": "stdio", **_stdio_entry(name, config_path, command), "env": env}
+                entry = {"type": "stdio", **_stdio_entry(name, config_path, command, roots), "env": env}
             else:
                 entry = {"type": "streamableHttp", "url": _url(name, settings), "headers": headers}
             entries[key] = {**entry, "autoApprove": [], "disabled": False, "timeout": 600}
         elif client == "claude":
-            entries[key] = {**_stdio_entry(name, config_path, command), "env": env}
+            entries[key] = {**_stdio_entry(name, config_path, command, roots), "env": env}
         else:  # cursor
             if transport == "stdio":
-                entries[key] = {"type": "stdio", **_stdio_entry(name, config_path, command), "env": env}
+                entries[key] = {"type": "stdio", **_stdio_entry(name, config_path, command, roots), "env": env}
             else:
                 entries[key] = {"url": _url(name, settings), "headers": headers}
     if client == "codex":
@@ -105,10 +133,11 @@ def _toml_value(value: Any) -> str:
 
 
 def render(
-    client: str, transport: str, settings: Settings, config_path: Path | None = None, *, example: bool = False
+    client: str, transport: str, settings: Settings, config_path: Path | None = None, *, example: bool = False,
+    roots: Sequence[str] | None = None,
 ) -> str:
     """The configuration text: TOML for Codex, JSON for the others."""
-    config = build_config(client, transport, settings, config_path, example=example)
+    config = build_config(client, transport, settings, config_path, example=example, roots=roots)
     if client != "codex":
         return json.dumps(config, indent=2) + "\n"
     lines = ["# Quiver MCP servers for Codex: paste into $CODEX_HOME/config.toml (default ~/.codex/config.toml)"]

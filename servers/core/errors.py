@@ -32,5 +32,9 @@ class TooLarge(QuiverError):
     """The input exceeds a configured limit (file size, rows, documents)."""
 
 
+class Timeout(QuiverError):
+    """The work ran past its time limit and was stopped; the message names the limit to raise."""
+
+
 class ConfigError(QuiverError):
     """The configuration is invalid; the message names the key."""

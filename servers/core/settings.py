@@ -57,11 +57,33 @@ class ModelSettings(Section):
 
 class ParseSettings(Section):
     max_file_mb: float = Field(default=50.0, gt=0)
-    max_uncompressed_mb: float = Field(default=200.0, gt=0, description="cap on the unzipped size of DOCX/PPTX/XLSX")
+    max_uncompressed_mb: float = Field(
+        default=200.0, gt=0, description="cap on the unzipped size of DOCX/PPTX/XLSX and on a PDF's inflated streams"
+    )
+    max_stream_mb: float = Field(default=100.0, gt=0, description="cap on the inflated size of one PDF stream")
     max_rows: int = Field(default=1000, ge=1, description="rows kept per sheet / CSV")
     max_pages: int = Field(default=2000, ge=1)
     pdf_tables: bool = Field(default=True, description="detect PDF tables with pdfplumber (slower, ~60 ms/page)")
     max_files: int = Field(default=500, ge=1, description="files parse_files handles per call")
+    timeout_s: float = Field(default=120.0, gt=0, description="wall-clock limit for parsing one file (in a worker process)")
+    max_memory_mb: float = Field(default=2048.0, ge=64, description="memory cap of a parse worker process")
+    workers: int = Field(default=2, ge=1, le=64, description="parse worker processes (files parsed at once)")
+    ocr: Literal["auto", "always", "never"] = Field(
+        default="auto", description="OCR of images and PDF pages: auto = only pages without a usable text layer"
+    )
+    ocr_images: Literal["never", "auto", "always"] = Field(
+        default="never", description="OCR pictures inside DOCX/PPTX/XLSX/PDF/ODF: auto = only large ones (slow: ~1-3 s each)"
+    )
+    ocr_engine: Literal["rapidocr", "tesseract"] = Field(default="rapidocr", description="tesseract needs the binary installed")
+    tesseract_languages: str = Field(default="eng+chi_sim", description="Tesseract language packs, joined with '+'")
+    ocr_dpi: int = Field(default=200, ge=72, le=400, description="resolution PDF pages are rendered at for OCR")
+    ocr_max_pages: int = Field(default=100, ge=1, description="pages (or images) OCR'd per document; the rest get a warning")
+    ocr_min_confidence: float = Field(default=0.8, ge=0.0, le=1.0, description="OCR'd blocks below this are flagged in warnings")
+    ocr_image_min_side: int = Field(default=300, ge=1, description="ocr_images=auto: pictures smaller than this (px, both sides) are skipped")
+    max_image_pixels: int = Field(default=60_000_000, ge=1, description="decompression-bomb cap on an image's width x height")
+    archive_max_members: int = Field(default=1000, ge=1, description="files read from one ZIP archive")
+    archive_max_depth: int = Field(default=2, ge=0, le=5, description="archives inside archives (and e-mail attachments) opened this deep")
+    notebook_outputs: bool = Field(default=True, description="include Jupyter cells' text outputs")
 
 
 class RetrievalSettings(Section):
@@ -97,7 +119,10 @@ class RerankSettings(Section):
 class Text2SqlSettings(Section):
     databases: dict[str, str] = Field(default_factory=dict, description="name -> SQLite path or SQLAlchemy URL")
     max_rows: int = Field(default=200, ge=1)
-    timeout_s: float = Field(default=10.0, gt=0)
+    timeout_s: float = Field(default=10.0, gt=0, description="per-query time limit; a file database's worker is killed past it")
+    max_memory_mb: float = Field(default=1024.0, ge=64, description="memory cap of a SQLite/DuckDB worker process")
+    max_value_bytes: int = Field(default=1_000_000, ge=1000, description="largest string/blob a SQLite query may build")
+    max_like_pattern: int = Field(default=500, ge=10, description="longest LIKE/GLOB pattern SQLite accepts")
     candidates: int = Field(default=1, ge=1, le=16)
     repair_rounds: int = Field(default=2, ge=0, le=8)
     max_new_tokens: int = Field(default=160, ge=16, le=2048, description="token cap per generated SQL candidate")
@@ -123,7 +148,11 @@ class HostSettings(Section):
 
 class Settings(Section):
     data_dir: str = Field(default="~/.quiver", description="knowledge bases, job store, model cache, transcripts")
-    roots: list[str] = Field(default_factory=lambda: ["."], description="folders whose files servers may read; the data dir is always added")
+    roots: list[str] = Field(
+        default_factory=list,
+        description="folders whose files servers may read (the data dir is always added); none = the data dir only, "
+        "never the working directory",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     http: HttpSettings = Field(default_factory=HttpSettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
@@ -138,10 +167,10 @@ class Settings(Section):
         return Path(self.data_dir).expanduser().resolve()
 
     def root_paths(self) -> list[Path]:
-        paths = [Path(r).expanduser().resolve() for r in self.roots]
-        if self.data_path not in paths:
-            paths.append(self.data_path)
-        return paths
+        """The configured roots, resolved, then the data dir (see :func:`servers.core.roots.allowed_roots`)."""
+        from servers.core.roots import allowed_roots
+
+        return allowed_roots(self.roots, self.data_path)
 
 
 SHORTCUTS = {"QUIVER_DATA_DIR": ("data_dir",), "QUIVER_HTTP_TOKEN": ("http", "token")}

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -186,6 +186,18 @@ class _Span:
     kinds: list[str] = field(default_factory=list)
 
 
+def _kinds(first: list[str], second: list[str]) -> list[str]:
+    """The block kinds of two merged spans, runs of one kind kept once (bounded, not growing per merge)."""
+    return first + second[1:] if first[-1] == second[0] else first + second
+
+
+def _ends_with_colon(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` ends with ':' after trailing whitespace (without copying the span)."""
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return end > start and text[end - 1] == ":"
+
+
 def _structure(text: str, size: int, measure: Measure) -> list[_Span]:
     units: list[_Span] = []
     stack: list[tuple[int, str]] = []
@@ -206,9 +218,9 @@ def _structure(text: str, size: int, measure: Measure) -> list[_Span]:
             prev is not None
             and prev.path == unit.path
             and prev.kinds[-1] in ("paragraph", "list")
-            and text[prev.start : prev.end].rstrip().endswith(":")
+            and _ends_with_colon(text, prev.start, prev.end)
         ):
-            glued[-1] = _Span(prev.start, unit.end, unit.path, prev.whole or unit.whole, prev.kinds + unit.kinds)
+            glued[-1] = _Span(prev.start, unit.end, unit.path, prev.whole or unit.whole, _kinds(prev.kinds, unit.kinds))
         else:
             glued.append(unit)
     # pack units of one section up to size; split oversized prose; keep tables/code whole
@@ -225,7 +237,7 @@ def _structure(text: str, size: int, measure: Measure) -> list[_Span]:
         current: _Span | None = None
         for piece in pieces:
             if current is not None and measure.count(current.start, piece.end) <= size:
-                current = _Span(current.start, piece.end, current.path, current.whole or piece.whole, current.kinds + piece.kinds)
+                current = _Span(current.start, piece.end, current.path, current.whole or piece.whole, _kinds(current.kinds, piece.kinds))
             else:
                 if current is not None:
                     chunks.append(current)
@@ -258,7 +270,7 @@ def _merge_small(chunks: list[_Span], text: str, size: int, measure: Measure) ->
         nxt = out[i + 1] if i + 1 < len(out) else None
         prev = out[i - 1] if i > 0 else None
         n = measure.count(chunk.start, chunk.end)
-        ends_colon = text[chunk.start : chunk.end].rstrip().endswith(":")
+        ends_colon = _ends_with_colon(text, chunk.start, chunk.end)
         heading_only = all(kind == "heading" for kind in chunk.kinds)
         if nxt is not None and (
             ends_colon
@@ -266,7 +278,7 @@ def _merge_small(chunks: list[_Span], text: str, size: int, measure: Measure) ->
             or (n < tiny and _within(nxt.path, chunk.path) and measure.count(chunk.start, nxt.end) <= size)
         ):
             path = nxt.path if _within(nxt.path, chunk.path) or ends_colon else chunk.path
-            out[i : i + 2] = [_Span(chunk.start, nxt.end, path, chunk.whole or nxt.whole, chunk.kinds + nxt.kinds)]
+            out[i : i + 2] = [_Span(chunk.start, nxt.end, path, chunk.whole or nxt.whole, _kinds(chunk.kinds, nxt.kinds))]
             continue
         if (
             prev is not None
@@ -274,7 +286,7 @@ def _merge_small(chunks: list[_Span], text: str, size: int, measure: Measure) ->
             and _within(chunk.path, prev.path)
             and measure.count(prev.start, chunk.end) <= size
         ):
-            out[i - 1 : i + 1] = [_Span(prev.start, chunk.end, prev.path, prev.whole or chunk.whole, prev.kinds + chunk.kinds)]
+            out[i - 1 : i + 1] = [_Span(prev.start, chunk.end, prev.path, prev.whole or chunk.whole, _kinds(prev.kinds, chunk.kinds))]
             i -= 1
             continue
         i += 1
@@ -331,17 +343,22 @@ def _semantic(
 # ------------------------------------------------------------------ public API
 
 
-def _path_at(heads, offset: int) -> list[str]:
-    path: tuple[str, ...] = ()
-    for head in heads:
-        if head.start > offset:
+def _path_at(heads, starts: list[int], offset: int) -> list[str]:
+    """Heading path in force at ``offset`` (``starts``: the headings' offsets, ascending)."""
+    i = bisect_right(starts, offset) - 1
+    return list(heads[i].path) if i >= 0 else []
+
+
+def _pages(spans: list[tuple[int, int, int]], starts: list[int], start: int, end: int) -> list[int]:
+    """Pages overlapping ``[start, end)`` (``starts``: the page spans' offsets, ascending)."""
+    out = []
+    for i in range(max(0, bisect_right(starts, start) - 1), len(spans)):
+        page, s, e = spans[i]
+        if s >= end:
             break
-        path = head.path
-    return list(path)
-
-
-def _pages(spans: list[tuple[int, int, int]], start: int, end: int) -> list[int]:
-    return [page for page, s, e in spans if max(s, start) < min(e, end)]
+        if max(s, start) < min(e, end):
+            out.append(page)
+    return out
 
 
 def chunk_text(
@@ -382,8 +399,10 @@ def chunk_text(
             raw = pack(split_span(text, 0, len(text), size, measure), size, overlap, measure)
         else:
             raw = _semantic(text, size, measure, breakpoint_percentile, tokenizer, settings)
-        spans = [(s, e, _path_at(heads, s)) for s, e in raw]
+        head_starts = [h.start for h in heads]
+        spans = [(s, e, _path_at(heads, head_starts, s)) for s, e in raw]
     pages = page_spans(text)
+    page_starts = [s for _, s, _ in pages]
     chunks: list[Chunk] = []
     seen: dict[str, int] = {}
     for start, end, path in spans:
@@ -403,7 +422,7 @@ def chunk_text(
                 doc_id=doc_id,
                 index=len(chunks),
                 heading_path=path,
-                pages=_pages(pages, start, end),
+                pages=_pages(pages, page_starts, start, end),
                 start=start,
                 end=end,
             )

@@ -5,7 +5,9 @@ tables, page spans)."""
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_right
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from servers.core.errors import InvalidInput, NotFound, QuiverError
 from servers.core.settings import ParseSettings
@@ -14,27 +16,28 @@ from servers.parse.formats import Converted
 from servers.parse.markdown import blocks, page_spans, section_spans
 from servers.parse.schema import DocMetadata, PageSpan, ParsedDocument, SectionInfo, TableInfo
 
+if TYPE_CHECKING:
+    from servers.parse.pictures import DocumentOcr
+
+# formats whose converters live in servers/parse/formats/extended.py's table
+EXTENDED = {"image", "epub", "notebook", "feed", "xml", "zip", "xls", "eml", "msg", "rtf", "odt", "ods", "odp"}
+
 
 def _convert(data: bytes, name: str, fmt: str, settings: ParseSettings) -> tuple[Converted, str | None]:
     """Run the converter for ``fmt``; returns the result and the detected text encoding."""
-    if fmt in guards.OFFICE:
+    if fmt in guards.ZIPPED:
         guards.check_zip(data, settings.max_uncompressed_mb, name)
+    if fmt in EXTENDED:
+        from servers.parse.formats.extended import convert_extended
+
+        return convert_extended(data, name, fmt, settings)
     if fmt == "pdf":
-        from servers.parse.formats.pdf import convert_pdf
+        guards.check_pdf_streams(data, settings.max_stream_mb, settings.max_uncompressed_mb, name)
+    if fmt in ("pdf", "docx", "pptx", "xlsx"):
+        from servers.parse.pictures import DocumentOcr
 
-        return convert_pdf(data, name, max_pages=settings.max_pages, tables=settings.pdf_tables), None
-    if fmt == "docx":
-        from servers.parse.formats.docx import convert_docx
-
-        return convert_docx(data, name), None
-    if fmt == "pptx":
-        from servers.parse.formats.pptx import convert_pptx
-
-        return convert_pptx(data, name), None
-    if fmt == "xlsx":
-        from servers.parse.formats.tabular import convert_xlsx
-
-        return convert_xlsx(data, name, max_rows=settings.max_rows), None
+        ocr = DocumentOcr.for_format(fmt, settings)
+        return ocr.finish(_convert_office(data, name, fmt, settings, ocr)), None
     from servers.parse.formats import text as textfmt
 
     text, encoding = textfmt.decode(data, name)
@@ -53,6 +56,25 @@ def _convert(data: bytes, name: str, fmt: str, settings: ParseSettings) -> tuple
     return textfmt.convert_text(text), encoding
 
 
+def _convert_office(data: bytes, name: str, fmt: str, settings: ParseSettings, ocr: DocumentOcr | None) -> Converted:
+    pictures = ocr.picture_text if ocr is not None and ocr.reads_pictures else None
+    if fmt == "pdf":
+        from servers.parse.formats.pdf import convert_pdf
+
+        return convert_pdf(data, name, max_pages=settings.max_pages, tables=settings.pdf_tables, ocr=ocr)
+    if fmt == "docx":
+        from servers.parse.formats.docx import convert_docx
+
+        return convert_docx(data, name, pictures=pictures)
+    if fmt == "pptx":
+        from servers.parse.formats.pptx import convert_pptx
+
+        return convert_pptx(data, name, pictures=pictures)
+    from servers.parse.formats.tabular import convert_xlsx
+
+    return convert_xlsx(data, name, max_rows=settings.max_rows, pictures=pictures)
+
+
 def structure(markdown: str) -> tuple[list[PageSpan], list[SectionInfo], list[TableInfo]]:
     """Page spans, sections and tables located in a Markdown string."""
     parsed = blocks(markdown)
@@ -62,8 +84,11 @@ def structure(markdown: str) -> tuple[list[PageSpan], list[SectionInfo], list[Ta
         for h, end in section_spans(markdown, parsed)
     ]
 
+    starts = [p.start for p in pages]
+
     def page_at(offset: int) -> int | None:
-        return next((p.page for p in pages if p.start <= offset < p.end), None)
+        i = bisect_right(starts, offset) - 1
+        return pages[i].page if i >= 0 and offset < pages[i].end else None
 
     tables = [
         TableInfo(markdown=markdown[b.start : b.end], page=page_at(b.start), start=b.start, end=b.end)

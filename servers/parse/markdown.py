@@ -1,16 +1,22 @@
 """Markdown helpers shared by the converters and the chunkers: rendering tables and
-locating headings, tables, code fences and page markers in a Markdown string."""
+locating headings, tables, code fences and page markers in a Markdown string.
+
+Block structure comes from markdown-it-py (CommonMark + GFM tables), whose block parser is
+linear in the input: ATX and setext headings, fences, tables and lists are found the way
+Markdown renderers find them, and a pathological line (60k spaces after a ``#``, a 1 MB line)
+costs milliseconds, not minutes.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 PAGE_MARKER = re.compile(r"^<!-- (?:page|slide) (\d+) -->[ \t]*$", re.MULTILINE)
-HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
-FENCE = re.compile(r"^[ \t]{0,3}(```+|~~~+)")
-TABLE_LINE = re.compile(r"^[ \t]{0,3}\|")
+NEWLINE = re.compile(r"\r\n?|\n")  # what markdown-it counts as a line break
 
 
 def cell_text(value: object) -> str:
@@ -50,68 +56,60 @@ class Block:
 
 
 def _lines(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each line, end excluding the newline."""
+    """(start, end) of each line, end excluding the line break (LF, CRLF or CR, as markdown-it counts them)."""
     spans, pos = [], 0
-    for line in text.split("\n"):
-        spans.append((pos, pos + len(line)))
-        pos += len(line) + 1
+    for brk in NEWLINE.finditer(text):
+        spans.append((pos, brk.start()))
+        pos = brk.end()
+    spans.append((pos, len(text)))
     return spans
 
 
+@lru_cache(maxsize=1)
+def _parser() -> Any:
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark").enable("table").disable("reference")
+    md.core.ruler.disable(["inline"])  # block structure only: inline content stays raw text
+    return md
+
+
+KINDS = {
+    "heading_open": "heading", "paragraph_open": "paragraph", "table_open": "table", "fence": "code",
+    "bullet_list_open": "list", "ordered_list_open": "list", "blockquote_open": "paragraph",
+    "code_block": "paragraph", "html_block": "paragraph", "hr": "paragraph",
+}
+
+
 def blocks(text: str) -> list[Block]:
-    """Split Markdown into headings, paragraphs, tables, fenced code and page markers."""
-    out: list[Block] = []
+    """Split Markdown into headings, paragraphs, lists, tables, fenced code and page markers."""
+    return list(_blocks(text))
+
+
+@lru_cache(maxsize=4)
+def _blocks(text: str) -> tuple[Block, ...]:
     lines = _lines(text)
-    i = 0
-    para_start: int | None = None
-    para_end = 0
-    para_kind = "paragraph"
-
-    def flush() -> None:
-        nonlocal para_start
-        if para_start is not None:
-            out.append(Block(para_kind, para_start, para_end))
-            para_start = None
-
-    while i < len(lines):
-        s, e = lines[i]
-        line = text[s:e]
-        stripped = line.strip()
-        fence = FENCE.match(line)
-        if fence:
-            flush()
-            marker = fence.group(1)
-            j = i + 1
-            while j < len(lines) and not text[lines[j][0] : lines[j][1]].strip().startswith(marker[:3]):
-                j += 1
-            j = min(j, len(lines) - 1)
-            out.append(Block("code", s, lines[j][1]))
-            i = j + 1
+    tokens = _parser().parse(text)
+    out: list[Block] = []
+    for i, tok in enumerate(tokens):
+        if tok.level != 0 or tok.map is None or tok.type not in KINDS:
             continue
-        if PAGE_MARKER.match(line):
-            flush()
-            out.append(Block("marker", s, e, level=int(PAGE_MARKER.match(line).group(1))))
-        elif (m := HEADING.match(line)) is not None:
-            flush()
-            out.append(Block("heading", s, e, level=len(m.group(1)), text=m.group(2).strip()))
-        elif TABLE_LINE.match(line):
-            flush()
-            j = i
-            while j + 1 < len(lines) and TABLE_LINE.match(text[lines[j + 1][0] : lines[j + 1][1]]):
-                j += 1
-            out.append(Block("table", s, lines[j][1]))
-            i = j + 1
-            continue
-        elif not stripped:
-            flush()
-        else:
-            if para_start is None:
-                para_start = s
-                para_kind = "list" if re.match(r"^\s*([-*+]|\d+[.)])\s", line) else "paragraph"
-            para_end = e
-        i += 1
-    flush()
-    return out
+        first, last = tok.map[0], min(tok.map[1], len(lines)) - 1
+        start, end = lines[first][0], lines[max(first, last)][1]
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        kind, level, title = KINDS[tok.type], 0, ""
+        if kind == "heading":
+            level = int(tok.tag[1:])
+            inline = tokens[i + 1] if i + 1 < len(tokens) and tokens[i + 1].type == "inline" else None
+            title = " ".join((inline.content if inline else "").split())
+            if not title:
+                kind, level = "paragraph", 0
+        elif tok.type == "html_block" and (marker := PAGE_MARKER.match(text, start, lines[first][1])):
+            kind, level = "marker", int(marker.group(1))
+            end = lines[first][1]
+        out.append(Block(kind, start, end, level=level, text=title))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -137,17 +135,15 @@ def headings(text: str, parsed: list[Block] | None = None) -> list[Heading]:
 
 
 def section_spans(text: str, parsed: list[Block] | None = None) -> list[tuple[Heading, int]]:
-    """Each heading with the end of its section (next heading of the same or higher level)."""
+    """Each heading with the end of its section (next heading of the same or higher level); linear."""
     heads = headings(text, parsed)
-    out = []
+    ends = [len(text)] * len(heads)
+    open_: list[int] = []  # indexes of headings whose section is still open, levels increasing
     for i, head in enumerate(heads):
-        end = len(text)
-        for later in heads[i + 1 :]:
-            if later.level <= head.level:
-                end = later.start
-                break
-        out.append((head, end))
-    return out
+        while open_ and heads[open_[-1]].level >= head.level:
+            ends[open_.pop()] = head.start
+        open_.append(i)
+    return list(zip(heads, ends, strict=True))
 
 
 def page_spans(text: str) -> list[tuple[int, int, int]]:

@@ -6,7 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-FORMATS = ("pdf", "docx", "pptx", "xlsx", "csv", "html", "markdown", "json", "text")
+FORMATS = (
+    "pdf", "docx", "pptx", "xlsx", "xls", "odt", "ods", "odp", "rtf", "epub", "csv", "html", "markdown", "json",
+    "notebook", "feed", "xml", "zip", "eml", "msg", "image", "text",
+)
 
 
 class PageSpan(BaseModel):
@@ -50,7 +53,7 @@ class ParsedDocument(BaseModel):
     doc_id: str = Field(description="sha256 hex digest of the file bytes")
     source: str = Field(description="path or filename the document came from")
     title: str | None = None
-    format: str = Field(description="one of pdf, docx, pptx, xlsx, csv, html, markdown, json, text")
+    format: str = Field(description="one of " + ", ".join(FORMATS))
     markdown: str
     pages: int | None = Field(default=None, description="page or slide count where the format has pages")
     page_spans: list[PageSpan] = Field(default_factory=list)

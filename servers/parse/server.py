@@ -17,15 +17,28 @@ from servers.core.errors import InvalidInput, NotFound, QuiverError
 from servers.core.roots import resolve_under_roots
 from servers.core.settings import Settings
 from servers.parse import guards
+from servers.parse.catalog import SupportedFormats, supported_formats
 from servers.parse.chunking import Chunk, chunk_document, chunk_text
-from servers.parse.documents import parse_bytes, parse_path
+from servers.parse.isolated import parse_bytes_isolated, parse_file_isolated
+from servers.parse.ocr import OcrMode, PictureMode, with_ocr_options
 from servers.parse.schema import ParsedDocument
 
+OCR_HELP = (
+    "OCR of images and PDF pages: 'auto' (default) only pages without a usable text layer, 'always' every "
+    "page (replaces the text layer), 'never' none"
+)
+OCR_IMAGES_HELP = (
+    "read the text in pictures inside DOCX/PPTX/XLSX/PDF/ODF and insert it where the picture stands: "
+    "'never' (default, fast), 'auto' (large pictures only), 'always' (true = always); ~1-3 s per picture"
+)
+
 INSTRUCTIONS = (
-    "Turns files (PDF, DOCX, PPTX, XLSX/XLSM, CSV, HTML, Markdown, JSON, text) into Markdown plus "
+    "Turns files (PDF incl. scanned pages, DOCX, PPTX, XLSX/XLS, ODF, RTF, EPUB, HTML, Markdown, CSV, JSON, "
+    "notebooks, RSS/Atom/XML, ZIP, e-mail, images via OCR, text) into Markdown plus "
     "structure, and splits text into retrieval-sized chunks. Use `parse_document` for one file, "
     "`parse_files` for a folder or a list of files, and `chunk` to split text or a file into chunks. "
-    "Files must lie under the server's allowed roots."
+    "Files must lie under the server's allowed roots; each file is parsed under a time limit and a memory cap, "
+    "and a file past them gets an error that says so."
 )
 
 
@@ -90,11 +103,15 @@ def build_server(settings: Settings) -> MCPServer:
     roots = settings.root_paths()
     opts = settings.parse
 
-    def load(path: str | None, content_base64: str | None, filename: str | None) -> ParsedDocument:
+    def load(
+        path: str | None, content_base64: str | None, filename: str | None, ocr: OcrMode | None = None,
+        ocr_images: PictureMode | bool | None = None,
+    ) -> ParsedDocument:
         if (path is None) == (content_base64 is None):
             raise InvalidInput("give exactly one of `path` (a file path or file:// URI) or `content_base64` (+ `filename`)")
+        opts = with_ocr_options(settings.parse, ocr, ocr_images)
         if path is not None:
-            return parse_path(resolve_under_roots(path, roots), opts)
+            return parse_file_isolated(path, roots, opts)
         if not filename:
             raise InvalidInput("`filename` is required with `content_base64` (its extension picks the format)")
         if len(content_base64) > opts.max_file_mb * guards.MB * 4 / 3 + 8:
@@ -103,15 +120,17 @@ def build_server(settings: Settings) -> MCPServer:
             data = base64.b64decode(content_base64, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise InvalidInput(f"content_base64 is not valid base64 ({exc}); encode the raw file bytes") from exc
-        return parse_bytes(data, filename, opts, source=filename)
+        return parse_bytes_isolated(data, filename, opts, source=filename)
 
     @app.tool(
         name="parse_document",
         description=(
-            "Parse one file (PDF, DOCX, PPTX, XLSX/XLSM, CSV, HTML, Markdown, JSON or text) into Markdown "
-            "with its title, format, page count, sections (heading paths with character spans), tables, "
-            "metadata (size, sha256, author, dates) and warnings. Give a path or file:// URI under the "
-            "allowed roots, or base64 content plus a filename."
+            "Parse one file into Markdown with its title, format, page count, sections (heading paths with "
+            "character spans), tables, metadata (size, sha256, author, dates; OCR'd pages and block confidences "
+            "under metadata.extra.ocr) and warnings. Reads PDF, DOCX, PPTX, XLSX/XLS, ODT/ODS/ODP, RTF, EPUB, "
+            "HTML, Markdown, CSV, JSON, Jupyter notebooks, RSS/Atom/XML, ZIP archives, e-mail (.eml/.msg) and "
+            "images (PNG, JPEG, TIFF, ...); images and scanned PDF pages are read by OCR (a few seconds per page). "
+            "Give a path or file:// URI under the allowed roots, or base64 content plus a filename."
         ),
     )
     async def parse_document(
@@ -120,8 +139,10 @@ def build_server(settings: Settings) -> MCPServer:
         filename: Annotated[str | None, Field(description="name with extension for content_base64, e.g. 'report.pdf'")] = None,
         include_markdown: Annotated[bool, Field(description="return the Markdown text (false: structure only)")] = True,
         max_chars: Annotated[int | None, Field(description="cut the returned Markdown to this many characters", ge=1)] = 100_000,
+        ocr: Annotated[OcrMode | None, Field(description=OCR_HELP)] = None,
+        ocr_images: Annotated[PictureMode | bool | None, Field(description=OCR_IMAGES_HELP)] = None,
     ) -> ParseResult:
-        doc = await anyio.to_thread.run_sync(load, path, content_base64, filename)
+        doc = await anyio.to_thread.run_sync(load, path, content_base64, filename, ocr, ocr_images)
         markdown, truncated = _cut(doc.markdown, max_chars) if include_markdown else ("", False)
         payload = doc.model_dump()
         payload.update(markdown=markdown, markdown_chars=len(doc.markdown), truncated=truncated)
@@ -144,7 +165,10 @@ def build_server(settings: Settings) -> MCPServer:
         pattern: Annotated[str | None, Field(description="glob on file names, e.g. '*.docx'")] = None,
         include_markdown: Annotated[bool, Field(description="include each file's Markdown (cut to max_chars)")] = False,
         max_chars: Annotated[int, Field(description="per-file Markdown limit when include_markdown is true", ge=1)] = 20_000,
+        ocr: Annotated[OcrMode | None, Field(description=OCR_HELP)] = None,
+        ocr_images: Annotated[PictureMode | bool | None, Field(description=OCR_IMAGES_HELP)] = None,
     ) -> ParseFilesResult:
+        file_opts = with_ocr_options(opts, ocr, ocr_images)
         if (folder is None) == (paths is None):
             raise InvalidInput("give exactly one of `folder` or `paths`")
         skipped: list[str] = []
@@ -172,8 +196,7 @@ def build_server(settings: Settings) -> MCPServer:
         for done, target in enumerate(targets):
             await ctx.report_progress(done, len(targets), f"parsing {Path(target).name}")
             try:
-                resolved = resolve_under_roots(target, roots)
-                doc = await anyio.to_thread.run_sync(parse_path, resolved, opts)
+                doc = await anyio.to_thread.run_sync(parse_file_isolated, target, roots, file_opts)
             except QuiverError as exc:
                 results.append(FileSummary(path=target, ok=False, error=str(exc)))
                 continue
@@ -183,7 +206,7 @@ def build_server(settings: Settings) -> MCPServer:
             markdown = _cut(doc.markdown, max_chars)[0] if include_markdown else None
             results.append(
                 FileSummary(
-                    path=str(resolved), ok=True, doc_id=doc.doc_id, title=doc.title, format=doc.format,
+                    path=doc.source, ok=True, doc_id=doc.doc_id, title=doc.title, format=doc.format,
                     pages=doc.pages, sections=len(doc.sections), tables=len(doc.tables),
                     markdown_chars=len(doc.markdown), warnings=doc.warnings, markdown=markdown,
                 )
@@ -228,7 +251,7 @@ def build_server(settings: Settings) -> MCPServer:
                     raise InvalidInput("`text` is empty")
                 chunks = chunk_text(text, **options)
                 return (chunks[0].doc_id if chunks else ""), chunks
-            doc = parse_path(resolve_under_roots(path, roots), opts)
+            doc = parse_file_isolated(path, roots, opts)
             return doc.doc_id, chunk_document(doc, **options)
 
         doc_id, chunks = await anyio.to_thread.run_sync(work)
@@ -236,6 +259,16 @@ def build_server(settings: Settings) -> MCPServer:
             doc_id=doc_id, strategy=strategy, unit=unit, size=size, count=len(chunks),
             chunks=chunks[:max_chunks], truncated=len(chunks) > max_chunks,
         )
+
+    @app.tool(
+        name="supported_formats",
+        description=(
+            "List the file formats this server parses (extensions, what is extracted, what is left out and why), "
+            "the formats it refuses, and how OCR works and what it costs. Call it before parsing an unusual file."
+        ),
+    )
+    async def list_supported_formats() -> SupportedFormats:
+        return supported_formats()
 
     return app
 
@@ -250,9 +283,40 @@ def protocol_examples(workdir: Path) -> list[tuple[str, dict]]:
     )
     (docs / "data.csv").write_text("name,value\nalpha,1\nbeta,2\n", encoding="utf-8")
     html = "<html><body><main><h1>Hi</h1><p>Some <a href='https://x.org'>link</a>.</p></main></body></html>"
+    scans = workdir / "scans"
+    scans.mkdir(parents=True, exist_ok=True)
+    sign, memo = _ocr_examples(scans)
     return [
         ("parse_document", {"path": str(note)}),
+        ("parse_document", {"path": str(sign), "ocr": "always"}),
+        ("parse_document", {"path": str(memo), "ocr": "auto", "ocr_images": True, "max_chars": 2000}),
         ("parse_document", {"content_base64": base64.b64encode(html.encode()).decode(), "filename": "page.html"}),
         ("parse_files", {"folder": str(docs)}),
+        ("supported_formats", {}),
         ("chunk", {"text": "# Title\n\nFirst paragraph.\n\nSecond paragraph.", "unit": "chars", "size": 64, "overlap": 8}),
     ]
+
+
+def _ocr_examples(folder: Path) -> tuple[Path, Path]:
+    """A small picture of text, and a DOCX holding it, for the OCR parameters' examples."""
+    import io
+
+    import docx
+    from PIL import Image, ImageDraw, ImageFont
+
+    try:
+        font = ImageFont.truetype("DejaVuSans.ttf", 28)
+    except OSError:
+        font = ImageFont.load_default(28)
+    image = Image.new("RGB", (520, 120), "white")
+    ImageDraw.Draw(image).text((20, 40), "Quiver reads pictures", font=font, fill="black")
+    sign = folder / "sign.png"
+    image.save(sign)
+    document = docx.Document()
+    document.add_paragraph("The picture below holds text.")
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    document.add_picture(io.BytesIO(buf.getvalue()))
+    memo = folder / "memo.docx"
+    document.save(memo)
+    return sign, memo

@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from servers.core.errors import InvalidInput
-from servers.retrieval.store import quote
+from servers.retrieval.store import quote, validate_id
 
 KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
 Scalar = str | int | float | bool
@@ -194,7 +194,7 @@ def to_expression(flt: SearchFilter | dict[str, Any] | str | None) -> str:
             raise InvalidInput("filter 'source_prefix' is empty: give the start of a source path or leave it out")
         parts.append(f"source like {_like_prefix(f.source_prefix)}")
     if f.doc_ids is not None:
-        parts.append(f"doc_id in {_strings(f.doc_ids, 'doc_ids')}")
+        parts.append(f"doc_id in {_strings([validate_id(d, 'doc_id') for d in f.doc_ids], 'doc_ids')}")
     if f.tags_any is not None:
         parts.append(f"ARRAY_CONTAINS_ANY(tags, {_strings(f.tags_any, 'tags_any')})")
     if f.tags_all is not None:

@@ -27,7 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from servers.core.errors import InvalidInput, QuiverError
-from servers.core.roots import resolve_under_roots
+from servers.core.roots import read_under_roots, resolve_under_roots
 from servers.core.settings import Settings
 from servers.retrieval.filters import to_epoch
 from servers.retrieval.store import MAX_HEADINGS, MAX_TAGS, Store, get_store, quote, utf8_truncate
@@ -91,6 +91,7 @@ class _Doc:
     rows: list[dict[str, Any]] = field(default_factory=list)
     embed_inputs: list[str] = field(default_factory=list)
     existed: bool = False
+    mtime: float = 0.0
 
 
 def doc_id_for(source: str) -> str:
@@ -173,6 +174,7 @@ class Ingestor:
 
         cfg = settings.retrieval
         self.settings = settings
+        self.roots = settings.root_paths()
         self.kb = kb
         self.store = store or get_store(settings)
         self.strategy = strategy or cfg.chunk_strategy
@@ -202,26 +204,23 @@ class Ingestor:
         }
 
     def read(self, item: _Item) -> _Doc:
+        """The document's bytes. A file is re-checked against the roots right before it is opened,
+        and the bytes come from the opened file itself: a folder swapped for a link to elsewhere
+        after the walk is refused (see :func:`~servers.core.roots.read_under_roots`)."""
+        mtime = 0.0
         if item.text is not None:
             data = item.text.text.encode("utf-8")
         else:
             assert item.path is not None
-            if not item.path.is_file():
-                raise InvalidInput(f"{item.path} is not a regular file")
-            limit = self.settings.parse.max_file_mb * 1024 * 1024
-            size = item.path.stat().st_size
-            if size > limit:
-                raise InvalidInput(f"{item.path.name} is {size / 1e6:.1f} MB, over parse.max_file_mb")
-            try:
-                data = item.path.read_bytes()
-            except OSError as exc:
-                raise InvalidInput(f"cannot read {item.path}: {exc.strerror or exc}") from exc
+            limit = int(self.settings.parse.max_file_mb * 1024 * 1024)
+            file = read_under_roots(item.path, self.roots, max_bytes=limit)
+            data, mtime = file.data, file.mtime
         version = _digest(hashlib.sha256(data).hexdigest(), self._options(item))
-        return _Doc(item=item, doc_id=doc_id_for(item.source), version=version, data=data)
+        return _Doc(item=item, doc_id=doc_id_for(item.source), version=version, data=data, mtime=mtime)
 
     def parse_and_chunk(self, doc: _Doc) -> None:
         from servers.parse.chunking import chunk_document
-        from servers.parse.documents import parse_bytes
+        from servers.parse.isolated import parse_bytes_isolated as parse_bytes
 
         item = doc.item
         opts = self._options(item)
@@ -233,7 +232,7 @@ class Ingestor:
             assert item.path is not None
             parsed = parse_bytes(doc.data, item.path.name, self.settings.parse, source=item.source)
             title = parsed.title or item.path.stem
-            created = _date(parsed.metadata.created) or int(item.path.stat().st_mtime)
+            created = _date(parsed.metadata.created) or int(doc.mtime)
         chunks = chunk_document(
             parsed, strategy=self.strategy, size=self.size, overlap=self.overlap, unit="tokens",
             tokenizer=self.settings.models.embedder, settings=self.settings,

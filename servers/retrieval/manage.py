@@ -10,7 +10,7 @@ from servers.core.errors import InvalidInput
 from servers.core.settings import Settings
 from servers.retrieval.filters import SearchFilter, to_expression
 from servers.retrieval.ingest import doc_id_for
-from servers.retrieval.store import KnowledgeBaseInfo, Store, get_store, quote
+from servers.retrieval.store import KnowledgeBaseInfo, Store, get_store, quote, validate_id
 
 
 class DeleteResult(BaseModel):
@@ -46,7 +46,7 @@ def delete_documents(
     store.require(kb)
     ors = []
     if doc_ids:
-        ors.append(f"doc_id in [{', '.join(quote(d) for d in doc_ids)}]")
+        ors.append(f"doc_id in [{', '.join(quote(validate_id(d, 'doc_id')) for d in doc_ids)}]")
     if sources:
         # a source's doc id covers rows whatever source string they carry (stored sources are truncated)
         ids = [doc_id_for(s) for s in sources]

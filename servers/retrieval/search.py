@@ -355,7 +355,9 @@ class DocumentRecord(BaseModel):
 
 
 def get_chunk(store: Store, kb: str, chunk_id: str) -> ChunkRecord:
-    rows = store.get(kb, [chunk_id]) if chunk_id.strip() else []
+    from servers.retrieval.store import validate_id
+
+    rows = store.get(kb, [validate_id(chunk_id, "chunk_id")])
     if not rows:
         raise NotFound(f"no chunk '{chunk_id}' in knowledge base '{kb}'; chunk ids come from kb_search hits")
     row = rows[0]
@@ -366,11 +368,11 @@ def get_chunk(store: Store, kb: str, chunk_id: str) -> ChunkRecord:
 
 
 def get_document(store: Store, kb: str, *, doc_id: str | None = None, source: str | None = None) -> DocumentRecord:
-    from servers.retrieval.store import quote
+    from servers.retrieval.store import quote, validate_id
 
     if bool(doc_id) == bool(source):
         raise InvalidInput("give exactly one of doc_id or source")
-    expr = f"doc_id == {quote(doc_id)}" if doc_id else f"source == {quote(source or '')}"
+    expr = f"doc_id == {quote(validate_id(doc_id, 'doc_id'))}" if doc_id else f"source == {quote(source or '')}"
     rows = list(store.iter_query(kb, expr, fields=["id", "doc_id", "version", "chunk_index", "chunk_count", "text",
                                                     "source", "title", "heading_path", "page", "tags", "created",
                                                     "updated", "metadata"]))

@@ -244,9 +244,9 @@ def build_server(settings: Settings) -> MCPServer:
             if index is None or bool(doc_id) == bool(source):
                 raise InvalidInput("give chunk_id, or index with exactly one of doc_id or source")
             from servers.retrieval.ingest import doc_id_for
-            from servers.retrieval.store import quote
+            from servers.retrieval.store import quote, validate_id
 
-            did = doc_id or doc_id_for(source or "")
+            did = validate_id(doc_id, "doc_id") if doc_id else doc_id_for(source or "")
             rows = store.query(kb, f"doc_id == {quote(did)} and chunk_index == {int(index)}", fields=["id"], limit=1)
             if not rows:
                 raise InvalidInput(f"no chunk {index} for that document in '{kb}' (check the id/source and the index)")

@@ -14,7 +14,6 @@ and ingest options), ``chunk_index`` / ``chunk_count``, ``text`` (analyzed; a BM
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -86,9 +85,32 @@ def utf8_truncate(text: str, limit: int = TEXT_MAX_BYTES) -> str:
     return text if len(data) <= limit else data[:limit].decode("utf-8", errors="ignore")
 
 
+# Milvus's expression lexer knows these escapes only (no \u or \x): everything else goes in raw,
+# which it reads back exactly (tested: quotes, backslashes, control characters, NUL, non-BMP).
+_MILVUS_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+ID_RE = re.compile(r"[0-9a-f]{32}")
+
+
 def quote(value: str) -> str:
-    """A Milvus string literal for ``value`` (quotes and backslashes escaped)."""
-    return json.dumps(value, ensure_ascii=False)
+    """A Milvus string literal for ``value``: every value in an expression goes through here."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"expected a string, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput("a string contains an unpaired surrogate (invalid Unicode); send valid UTF-8 text") from exc
+    return '"' + value.translate(_MILVUS_ESCAPES) + '"'
+
+
+def validate_id(value: object, what: str = "chunk_id") -> str:
+    """A chunk, document or version id as Quiver makes them: exactly 32 lowercase hex characters."""
+    if not isinstance(value, str) or not ID_RE.fullmatch(value):
+        shown = repr(value)[:80] if isinstance(value, str) else type(value).__name__
+        raise InvalidInput(
+            f"invalid {what} {shown}: ids are 32 lowercase hexadecimal characters, as returned in search hits "
+            "(citation.chunk_id / citation.doc_id)"
+        )
+    return value
 
 
 class Store:
@@ -311,9 +333,12 @@ class Store:
             it.close()
 
     def get(self, kb: str, ids: list[str]) -> list[dict[str, Any]]:
+        """Rows by chunk id (validated; never pymilvus's ``get(ids=...)``, which splices ids into an
+        expression unescaped)."""
         if not ids:
             return []
-        return self.call("get", self.client.get, self.require(kb), ids=ids, output_fields=OUTPUT_FIELDS)
+        checked = [validate_id(i, "chunk_id") for i in ids]
+        return self.query(kb, f"id in [{', '.join(quote(i) for i in checked)}]", limit=len(checked))
 
     def search_dense(
         self, kb: str, vectors: list[list[float]], *, limit: int, expr: str = "", search_params: dict | None = None

@@ -8,8 +8,9 @@ import threading
 from pydantic import BaseModel, Field
 
 from servers.core.errors import ConfigError, NotFound, QuiverError
+from servers.core.roots import resolve_under_roots
 from servers.core.settings import Settings
-from servers.text2sql.database import Database
+from servers.text2sql.database import Database, SqlLimits
 from servers.text2sql.demo_db import ensure_demo_database
 
 DEMO_NAME = "shop"
@@ -36,6 +37,9 @@ class Catalog:
             if not NAME_RE.match(name):
                 raise ConfigError(f"text2sql.databases: invalid database name {name!r}; use letters, digits, _ . -")
             self._targets[name] = target
+        cfg = settings.text2sql
+        self.limits = SqlLimits(max_memory_mb=cfg.max_memory_mb, max_value_bytes=cfg.max_value_bytes,
+                                max_like_pattern=cfg.max_like_pattern)
         self._open: dict[str, Database] = {}
         self._lock = threading.Lock()
 
@@ -48,9 +52,11 @@ class Catalog:
             if name in self._open:
                 return self._open[name]
             if name in self._targets:
-                db = Database(name, self._targets[name])
+                db = Database(name, self._targets[name], limits=self.limits)
+                if db.path is not None:  # a file database is read like any file: under the roots only
+                    resolve_under_roots(str(db.path), self.settings.root_paths(), must_exist=False)
             elif name == DEMO_NAME:
-                db = Database(name, str(ensure_demo_database(self.settings.data_path)))
+                db = Database(name, str(ensure_demo_database(self.settings.data_path)), limits=self.limits)
             else:
                 raise NotFound(f"unknown database '{name}'; available: {', '.join(self.names())} "
                                "(sql_list_databases describes them)")

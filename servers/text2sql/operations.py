@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any, Literal
 
@@ -65,13 +64,36 @@ class SchemaSearchResult(BaseModel):
     truncated: bool
 
 
+def wildcard_match(pattern: str, name: str) -> bool:
+    """Whether ``name`` matches ``pattern`` where ``*`` / ``%`` match any run of characters.
+
+    Greedy matching with one backtrack point per star: O(len(pattern) × len(name)) at worst,
+    unlike a ``.*a.*a.*b`` regex, which backtracks exponentially on hostile patterns."""
+    p = n = 0
+    star, mark = -1, 0
+    while n < len(name):
+        if p < len(pattern) and pattern[p] not in "*%" and pattern[p] == name[n]:
+            p += 1
+            n += 1
+        elif p < len(pattern) and pattern[p] in "*%":
+            star, mark = p, n
+            p += 1
+        elif star != -1:
+            p, mark = star + 1, mark + 1
+            n = mark
+        else:
+            return False
+    while p < len(pattern) and pattern[p] in "*%":
+        p += 1
+    return p == len(pattern)
+
+
 def _matcher(pattern: str) -> Any:
     text = (pattern or "").strip().lower()
     if text in ("", "*", "%"):
         return lambda *_: True
     if "*" in text or "%" in text:
-        regex = re.compile("^" + ".*".join(re.escape(p) for p in re.split(r"[*%]", text)) + "$")
-        return lambda name, _desc=None: bool(regex.match(name.lower()))
+        return lambda name, _desc=None: wildcard_match(text, name.lower())
     return lambda name, desc=None: text in name.lower() or bool(desc and text in desc.lower())
 
 
@@ -250,17 +272,7 @@ def explain(db: Database, sql: str, *, timeout_s: float) -> ExplainResult:
     require_valid(sql, db.schema())
     statement = db.explain_sql(sql.strip().rstrip(";"))
     result = db.execute(statement, max_rows=2000, timeout_s=timeout_s)
-    if db.kind == "sqlite" and result.columns[:2] == ["id", "parent"]:
-        depth: dict[int, int] = {0: -1}
-        lines = []
-        for node_id, parent, _unused, detail in result.rows:
-            depth[node_id] = depth.get(parent, -1) + 1
-            lines.append("  " * depth[node_id] + str(detail))
-        plan = "\n".join(lines)
-    elif db.kind == "duckdb" and len(result.columns) == 2:
-        plan = "\n".join(str(r[1]) for r in result.rows)
-    else:
-        plan = "\n".join(" | ".join(str(v) for v in r) for r in result.rows)
+    plan = db.plan_text(result)
     if not plan:
         raise InvalidInput("the database returned no plan for this query")
     return ExplainResult(database=db.name, dialect=db.dialect, plan=plan)

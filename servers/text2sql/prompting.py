@@ -132,4 +132,4 @@ def extract_sql(text: str) -> str:
         return ""
     sql = _cut_statement(body[match.start():]).strip()
     sql = sql.rstrip("`").strip()
-    return re.sub(r"[ \t]+\n", "\n", sql)
+    return "\n".join(line.rstrip(" \t") for line in sql.split("\n"))  # linear, unlike a [ \t]+\n regex

@@ -35,7 +35,9 @@ def test_codex_toml(capsys: pytest.CaptureFixture[str], transport: str) -> None:
         assert entry["tool_timeout_sec"] > 0 and entry["startup_timeout_sec"] > 0
         if transport == "stdio":
             assert Path(entry["command"]).is_absolute()
-            assert entry["args"][-3:] == [name.removeprefix("quiver-"), "--transport", "stdio"]
+            args = entry["args"]
+            assert args[args.index("serve") + 1 : args.index("serve") + 4] == [name.removeprefix("quiver-"), "--transport", "stdio"]
+            assert args[args.index("--root") + 1] == str(Path.cwd().resolve())  # default: where `quiver config` ran
         else:
             assert entry["url"].endswith(f"/{name.removeprefix('quiver-')}/mcp")
 
@@ -90,3 +92,26 @@ def test_real_codex_cli_lists_every_server(tmp_path: Path, transport: str) -> No
     got = subprocess.run([str(CODEX), "mcp", "get", NAMES[0], "--json"], env=env, capture_output=True, text=True, timeout=60)
     assert got.returncode == 0, got.stderr
     assert json.loads(got.stdout)["name"] == NAMES[0]
+
+
+def test_roots_are_written_into_every_stdio_entry(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    for client in ("claude", "cline", "cursor"):
+        servers = json.loads(_cli(capsys, "config", client, "--root", str(a), "--root", str(b)))["mcpServers"]
+        for entry in servers.values():
+            pairs = [entry["args"][i + 1] for i, arg in enumerate(entry["args"]) if arg == "--root"]
+            assert pairs == [str(a), str(b)]
+    codex = tomllib.loads(_cli(capsys, "config", "codex", "--root", str(a)))["mcp_servers"]
+    assert all(e["args"].count("--root") == 1 and str(a) in e["args"] for e in codex.values())
+
+
+@pytest.mark.parametrize("where", ["/", "home"])
+def test_config_from_slash_or_home_without_root_is_refused(
+    where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir("/" if where == "/" else tmp_path)
+    assert main(["config", "claude"]) == 2
+    assert "--root" in capsys.readouterr().err
+    assert main(["config", "claude", "--root", str(tmp_path / "docs")]) == 0

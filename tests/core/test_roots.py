@@ -46,3 +46,33 @@ def test_other_schemes_missing_and_empty(root: Path) -> None:
         resolve_under_roots("docs/missing.txt", [root])
     with pytest.raises(InvalidInput):
         resolve_under_roots("  ", [root])
+
+
+def test_no_configured_root_means_data_dir_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from servers.core.settings import Settings
+
+    monkeypatch.chdir("/")
+    settings = Settings.model_validate({"data_dir": str(tmp_path / "data")})
+    assert settings.roots == [] and settings.root_paths() == [tmp_path / "data"]
+    with pytest.raises(AccessDenied, match="--root FOLDER"):
+        resolve_under_roots("/etc/passwd", settings.root_paths())
+
+
+@pytest.mark.parametrize("where", ["/", "home"])
+def test_relative_root_landing_on_slash_or_home_is_refused(where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from servers.core.errors import ConfigError
+    from servers.core.roots import allowed_roots
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir("/" if where == "/" else tmp_path)
+    with pytest.raises(ConfigError, match="absolute path"):
+        allowed_roots(["."], tmp_path / "data")
+
+
+def test_explicit_slash_root_is_allowed_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from servers.core import roots
+
+    roots._warned.discard(Path("/"))
+    with caplog.at_level("WARNING", logger="quiver.roots"):
+        assert roots.allowed_roots(["/"], tmp_path) == [Path("/"), tmp_path]
+    assert "file-system root" in caplog.text

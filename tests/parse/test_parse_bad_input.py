@@ -49,27 +49,25 @@ def test_encrypted_pdf(sample_pdf: Path) -> None:
         parse_bytes(buf.getvalue(), "locked.pdf")
 
 
-def test_scanned_pdf_without_text_layer(make_pdf: Callable[..., bytes]) -> None:
-    with pytest.raises(InvalidInput, match="no text layer.*OCR is not available"):
-        parse_bytes(make_pdf([[], []]), "scan.pdf")
+def test_scanned_pdf_without_text_layer_and_ocr_off(make_pdf: Callable[..., bytes]) -> None:
+    never = ParseSettings(ocr="never")
+    with pytest.raises(InvalidInput, match="no text layer.*ocr='never'.*ocr='auto'"):
+        parse_bytes(make_pdf([[], []]), "scan.pdf", never)
     # one scanned page among text pages: parsed, with a warning naming the page
-    doc = parse_bytes(make_pdf([[(11, "Typed page.")], []]), "mixed.pdf")
+    doc = parse_bytes(make_pdf([[(11, "Typed page.")], []]), "mixed.pdf", never)
     assert "Typed page." in doc.markdown
-    assert any("OCR is not available" in w and "2" in w for w in doc.warnings)
+    assert any("OCR is off" in w and "2" in w for w in doc.warnings)
 
 
 def test_unsupported_types() -> None:
     with pytest.raises(InvalidInput, match="unsupported file type"):
         parse_bytes(b"\x7fELF\x02\x01\x01\x00\x00\x00", "program.exe")
-    with pytest.raises(InvalidInput, match="OCR is not available"):
+    with pytest.raises(InvalidInput, match="photo.png could not be read as an image"):
         parse_bytes(b"\x89PNG\r\n\x1a\n\x00\x00", "photo.png")
     with pytest.raises(InvalidInput, match="legacy binary Office"):
         parse_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00", "old.doc")
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("readme.txt", "hi")
-    with pytest.raises(InvalidInput, match="zip archive of an unsupported kind"):
-        parse_bytes(buf.getvalue(), "bundle.zip")
+    with pytest.raises(InvalidInput, match="OLE compound file of an unsupported kind"):
+        parse_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00", "thing.bin")
 
 
 def test_file_over_size_limit(tmp_path: Path) -> None:
@@ -108,3 +106,22 @@ def test_errors_are_quiver_errors_with_guidance() -> None:
     with pytest.raises(QuiverError) as info:
         parse_bytes(b"%PDF-1.4\ngarbage", "x.pdf")
     assert "corrupted" in str(info.value)
+
+
+def test_bad_images_are_refused_before_decoding() -> None:
+    from tests.parse import samples as S
+
+    with pytest.raises(InvalidInput, match="scan.png is empty"):
+        parse_bytes(b"", "scan.png")
+    image = S.render_text([["Truncated duck"]], S.latin_font(20))
+    png = S.png_bytes(image)
+    with pytest.raises(InvalidInput, match="cut.png could not be (decoded|read)"):
+        parse_bytes(png[: len(png) // 2], "cut.png")
+    with pytest.raises(InvalidInput, match="noise.jpg could not be read as an image"):
+        parse_bytes(b"\xff\xd8\xff" + b"garbage" * 20, "noise.jpg")
+    bomb = S.png_bomb(30_000)  # ~110 kB on disk, 900 megapixels decoded
+    with pytest.raises(TooLarge, match=r"bomb.png.*parse.max_image_pixels"):
+        parse_bytes(bomb, "bomb.png")
+    small_cap = ParseSettings(max_image_pixels=10_000)
+    with pytest.raises(TooLarge, match=r"\d+×\d+ pixels.*parse.max_image_pixels"):
+        parse_bytes(png, "big.png", small_cap)

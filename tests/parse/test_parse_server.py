@@ -22,7 +22,7 @@ def test_tools_listed_with_schemas(settings: Settings) -> None:
             return (await client.list_tools()).tools
 
     tools = {t.name: t for t in run(go())}
-    assert set(tools) == {"parse_document", "parse_files", "chunk"}
+    assert set(tools) == {"parse_document", "parse_files", "chunk", "supported_formats"}
     for tool in tools.values():
         assert tool.description and len(tool.description) > 80
         assert tool.output_schema and tool.input_schema["type"] == "object"
@@ -77,7 +77,7 @@ def test_parse_files_reports_progress_and_per_file_errors(
 ) -> None:
     (tmp_path / "broken.docx").write_bytes(b"PK\x03\x04 not really")
     (tmp_path / "notes.md").write_text("# Notes\n\ntext\n")
-    (tmp_path / "image.png").write_bytes(b"\x89PNG")
+    (tmp_path / "program.exe").write_bytes(b"MZ\x90\x00")
     progress: list[tuple[float, float | None, str | None]] = []
 
     async def on_progress(done: float, total: float | None, message: str | None) -> None:
@@ -99,7 +99,7 @@ def test_parse_files_reports_progress_and_per_file_errors(
     assert not by_name["broken.docx"]["ok"] and "DOCX" in by_name["broken.docx"]["error"]
     assert by_name["report.pdf"]["ok"] and by_name["report.pdf"]["pages"] == 2
     assert result["parsed"] == 3 and result["failed"] == 1
-    assert any("image.png" in s for s in result["skipped"])
+    assert any("program.exe" in s for s in result["skipped"])
     assert len(progress) >= 5 and progress[-1][0] == progress[-1][1] == 4
     assert [p[0] for p in progress] == sorted(p[0] for p in progress)
     files = listed.structured_content["files"]
@@ -127,11 +127,16 @@ def test_protocol_examples_all_succeed(tmp_path: Path) -> None:
 
     settings = load_settings(overrides={"data_dir": str(tmp_path / "data"), "roots": [str(tmp_path)]})
     calls = protocol_examples(tmp_path)
-    assert {name for name, _ in calls} == {"parse_document", "parse_files", "chunk"}
+    assert {name for name, _ in calls} == {"parse_document", "parse_files", "chunk", "supported_formats"}
 
     async def go():
         async with Client(build_server(settings)) as client:
             return [await client.call_tool(name, args) for name, args in calls]
 
-    for (name, _), result in zip(calls, run(go()), strict=True):
+    results = run(go())
+    for (name, _), result in zip(calls, results, strict=True):
         assert not result.is_error, (name, result.content)
+    by_args = {str(args.get("path", "")).rsplit("/", 1)[-1]: r.structured_content for (_, args), r in zip(calls, results, strict=True)}
+    assert "Quiver reads pictures" in by_args["sign.png"]["markdown"]  # ocr="always" on an image
+    assert "> [Image text: image1.png]" in by_args["memo.docx"]["markdown"]  # ocr_images=true
+    assert "reads pictures" in by_args["memo.docx"]["markdown"]

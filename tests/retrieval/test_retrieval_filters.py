@@ -21,7 +21,8 @@ def test_translation_and_escaping():
     assert 'metadata["year"] >= 2020' in expr and 'metadata["year"] != 2021' in expr
     assert 'metadata["ok"] == true' in expr
     assert to_expression(None) == "" and to_expression("") == "" and to_expression({}) == ""
-    assert to_expression('{"doc_ids": ["x"]}') == '(doc_id in ["x"])'
+    doc = "0123456789abcdef0123456789abcdef"
+    assert to_expression(f'{{"doc_ids": ["{doc}"]}}') == f'(doc_id in ["{doc}"])'
     assert to_expression({"metadata": {"a.b": 1}}) == '(metadata["a"]["b"] == 1)'
 
 
@@ -46,6 +47,7 @@ def test_dates():
     ({"metadata": {"x": None}}, "must be a string, number or boolean"),
     ({"sources": []}, "'sources' is an empty list"),
     ({"source_prefix": ""}, "'source_prefix' is empty"),
+    ({"doc_ids": ["x' or id != '"]}, "invalid doc_id"),
 ])
 def test_bad_filters_are_clear(flt, needle):
     with pytest.raises(InvalidInput) as err:

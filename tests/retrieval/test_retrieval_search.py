@@ -100,7 +100,9 @@ def test_get_chunk_document_and_delete(tmp_path):
     assert same.text == doc.text
     chunk = get_chunk(store, "kb", doc.chunks[1].chunk_id)
     assert chunk.hit.text == doc.chunks[1].text and chunk.chunk_count == doc.chunk_count
-    with pytest.raises(NotFound, match="no chunk 'zzz'"):
+    with pytest.raises(NotFound, match=f"no chunk '{'0' * 32}'"):
+        get_chunk(store, "kb", "0" * 32)
+    with pytest.raises(InvalidInput, match="invalid chunk_id 'zzz'"):
         get_chunk(store, "kb", "zzz")
     with pytest.raises(NotFound, match="no document with source"):
         get_document(store, "kb", source="/nowhere")

@@ -56,7 +56,13 @@ def test_tools_errors_progress_and_recovery(tmp_path: Path, monkeypatch: pytest.
                 assert result.is_error and needle in _text(result), (args, _text(result))
 
             missing = await client.call_tool("kb_get_chunk", {"kb": "docs", "chunk_id": "nope"})
-            assert missing.is_error and "no chunk 'nope'" in _text(missing)
+            assert missing.is_error and "invalid chunk_id 'nope'" in _text(missing)
+            absent = await client.call_tool("kb_get_chunk", {"kb": "docs", "chunk_id": "0" * 32})
+            assert absent.is_error and f"no chunk '{'0' * 32}'" in _text(absent)
+            for injected in ("zzz'] or text like '%' or id in ['zzz", "abc\nid in ['x"):  # defect 5
+                attack = await client.call_tool("kb_get_chunk", {"kb": "docs", "chunk_id": injected})
+                assert attack.is_error and "ids are 32 lowercase hexadecimal" in _text(attack)
+                assert attack.structured_content is None
             ok = await client.call_tool("kb_search", {"kb": "docs", "query": "largest planet", "top_k": 2})
             assert not ok.is_error and ok.structured_content["hits"][0]["citation"]["title"] == "The solar system"
             ctx = await client.call_tool("kb_context", {"kb": "docs", "question": "largest planet", "top_k": 2})

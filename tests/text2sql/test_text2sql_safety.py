@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from mcp import Client
 
-from servers.core.errors import AccessDenied, InvalidInput, QuiverError, TooLarge
+from servers.core.errors import AccessDenied, InvalidInput, QuiverError, Timeout, TooLarge
 from servers.core.settings import load_settings
 from servers.text2sql import operations as ops
 from servers.text2sql.database import Database
@@ -19,7 +19,7 @@ from servers.text2sql.demo_db import ensure_demo_database
 from servers.text2sql.server import build_server
 
 TIMEOUT_S = 1.0
-EXPECTED = {"refused": (AccessDenied, InvalidInput), "invalid": (InvalidInput,), "timeout": (TooLarge,),
+EXPECTED = {"refused": (AccessDenied, InvalidInput), "invalid": (InvalidInput,), "timeout": (Timeout,),
             "too_large": (TooLarge,)}
 
 
@@ -82,7 +82,7 @@ def test_the_connection_alone_refuses_writes(shop: tuple[Database, Path], attack
 def test_timeouts_on_the_raw_connection(shop: tuple[Database, Path]) -> None:
     db, _ = shop
     start = time.monotonic()
-    with pytest.raises(TooLarge, match="time limit"):
+    with pytest.raises(Timeout, match="time limit"):
         db.execute("WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r) SELECT max(x) FROM r",
                    max_rows=1, timeout_s=0.3)
     assert time.monotonic() - start < 2.0
@@ -150,7 +150,46 @@ def test_duckdb_attacks(duck: tuple[Database, Path]) -> None:
     for template in DUCK_ATTACKS[:5] + DUCK_ATTACKS[7:10] + DUCK_ATTACKS[11:13]:
         with pytest.raises(QuiverError):
             db.execute(template.replace("{tmp}", str(folder)), max_rows=10, timeout_s=TIMEOUT_S)
-    with pytest.raises(TooLarge, match="time limit"):
+    with pytest.raises(Timeout, match="time limit"):
         db.execute(DUCK_ATTACKS[-1], max_rows=10, timeout_s=0.5)
     assert folder_state(folder) == before
     assert ops.run_query(db, "SELECT COUNT(*) FROM orders", max_rows=1, timeout_s=5).rows == [[1000]]
+
+
+# ---------------------------------------------------------------- limits that one function call cannot bypass
+
+LIKE_ATTACK = "SELECT printf('%.*c',1000000,'a') LIKE '%'||printf('%.*c',10000,'a')||'b'"
+INSTR_ATTACK = "SELECT instr(printf('%.*c',900000,'a'), printf('%.*c',400000,'a')||'b')"  # one O(n*m) call
+DUCK_REPEAT = "SELECT length(repeat('x', 2000000000))"
+
+
+def test_one_long_sqlite_function_call_cannot_outlive_the_limit(shop: tuple[Database, Path]) -> None:
+    """Defect 4: SQLite checks its deadline between VM instructions, so one long function call ran on."""
+    db, folder = shop
+    before = folder_state(folder)
+    db.execute("SELECT 1", max_rows=1, timeout_s=5)  # the database's worker is warm
+    start = time.monotonic()
+    with pytest.raises(TooLarge, match="LIKE or GLOB pattern is longer than"):
+        ops.run_query(db, LIKE_ATTACK, max_rows=1, timeout_s=TIMEOUT_S)
+    assert time.monotonic() - start < TIMEOUT_S + 2.0
+    start = time.monotonic()
+    with pytest.raises(Timeout, match=r"1 s time limit \(text2sql\.timeout_s\)"):
+        ops.run_query(db, INSTR_ATTACK, max_rows=1, timeout_s=TIMEOUT_S)
+    assert time.monotonic() - start < TIMEOUT_S + 3.0  # the worker was killed one second past the limit
+    with pytest.raises(TooLarge, match="text2sql.max_value_bytes"):
+        db.execute("SELECT length(zeroblob(2000000))", max_rows=1, timeout_s=TIMEOUT_S)
+    assert db.execute("SELECT COUNT(*) FROM orders", max_rows=1, timeout_s=5).rows == [[220]]
+    assert folder_state(folder) == before
+
+
+def test_duckdb_repeat_stays_within_the_memory_cap(duck: tuple[Database, Path]) -> None:
+    """Defect 4: repeat('x', 2e9) ran 20 s and peaked at 4 GB despite DuckDB's 1 GB limit."""
+    db, folder = duck
+    before = folder_state(folder)
+    db.execute("SELECT 1", max_rows=1, timeout_s=5)
+    start = time.monotonic()
+    with pytest.raises((TooLarge, Timeout), match="memory|time limit"):
+        ops.run_query(db, DUCK_REPEAT, max_rows=1, timeout_s=TIMEOUT_S)
+    assert time.monotonic() - start < TIMEOUT_S + 3.0
+    assert db.execute("SELECT COUNT(*) FROM orders", max_rows=1, timeout_s=5).rows == [[1000]]
+    assert folder_state(folder) == before

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+# Reads the text in an embedded picture: (bytes, name) -> image-text Markdown or None.
+PictureText = Callable[[bytes, str], "str | None"]
 
 
 @dataclass

@@ -10,13 +10,16 @@ import re
 import docx
 from docx.oxml.ns import qn
 
-from servers.parse.formats import Converted
+from servers.parse.formats import Converted, PictureText
 from servers.parse.markdown import cell_text, table_markdown
 
 W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 M = "http://schemas.openxmlformats.org/officeDocument/2006/math"
 MC = "http://schemas.openxmlformats.org/markup-compatibility/2006"
 R_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+R_EMBED = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}embed"
+A_BLIP = "{http://schemas.openxmlformats.org/drawingml/2006/main}blip"
+V_IMAGEDATA = "{urn:schemas-microsoft-com:vml}imagedata"
 LIST_STYLE = re.compile(r"^list (bullet|number)", re.IGNORECASE)
 HEADING_STYLE = re.compile(r"^(?:heading|überschrift|titre|título)\s*(\d)$", re.IGNORECASE)
 
@@ -48,8 +51,9 @@ class _Numbering:
 
 
 class _Writer:
-    def __init__(self, document: docx.document.Document) -> None:
+    def __init__(self, document: docx.document.Document, pictures: PictureText | None = None) -> None:
         self.doc = document
+        self.pictures = pictures
         self.numbering = _Numbering(document)
         self.styles = {s.style_id: s for s in document.styles}
         self.rels = document.part.rels
@@ -95,6 +99,8 @@ class _Writer:
                     boxes.extend(choice.iter(qn("w:txbxContent")))
             elif tag in (qn("w:drawing"), qn("w:pict"), qn("w:object")):
                 boxes.extend(node.iter(qn("w:txbxContent")))
+                if self.pictures is not None:
+                    boxes.extend(node.iter(A_BLIP, V_IMAGEDATA))
         return "".join(parts)
 
     # -- blocks ----------------------------------------------------------------------
@@ -170,7 +176,17 @@ class _Writer:
         if rows:
             self.blocks.append(table_markdown(rows))
 
+    def picture(self, node) -> None:
+        """The text in an embedded picture, as an image-text block where the picture stands."""
+        rid = node.get(R_EMBED) or node.get(R_ID)
+        part = self.doc.part.related_parts.get(rid) if rid else None
+        text = self.pictures(part.blob, part.partname.split("/")[-1]) if part is not None and self.pictures else None
+        if text:
+            self.blocks.append(text)
+
     def body(self, container) -> None:
+        if container.tag in (A_BLIP, V_IMAGEDATA):
+            return self.picture(container)
         for child in container.iterchildren():
             if child.tag == qn("w:p"):
                 self.paragraph(child)
@@ -192,9 +208,9 @@ class _Writer:
         return "\n\n".join(out) + "\n"
 
 
-def convert_docx(data: bytes, name: str) -> Converted:
+def convert_docx(data: bytes, name: str, pictures: PictureText | None = None) -> Converted:
     document = docx.Document(io.BytesIO(data))
-    markdown = _Writer(document).markdown()
+    markdown = _Writer(document, pictures).markdown()
     props = document.core_properties
     extra = {k: v for k, v in (("subject", props.subject), ("keywords", props.keywords)) if v}
     return Converted(

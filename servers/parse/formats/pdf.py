@@ -9,13 +9,17 @@ import re
 import statistics
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from servers.core.errors import InvalidInput
-from servers.parse.formats import Converted
+from servers.parse.formats import Converted, pdf_ocr
 from servers.parse.markdown import page_marker, table_markdown
+
+if TYPE_CHECKING:
+    from servers.parse.pictures import DocumentOcr
 
 BULLETS = "•▪◦●○■□➢►‣⁃∙·"
 MIN_TABLE_PATHS = 4
@@ -177,7 +181,7 @@ def _page_markdown(lines: list[Line], tables: list[str], body: float, levels: li
     return "\n\n".join(paras)
 
 
-def convert_pdf(data: bytes, name: str, *, max_pages: int, tables: bool = True) -> Converted:
+def convert_pdf(data: bytes, name: str, *, max_pages: int, tables: bool = True, ocr: DocumentOcr | None = None) -> Converted:
     try:
         pdf = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
@@ -187,12 +191,14 @@ def convert_pdf(data: bytes, name: str, *, max_pages: int, tables: bool = True) 
             ) from exc
         raise InvalidInput(f"{name} could not be opened as a PDF ({exc}); the file is corrupted or truncated") from exc
     try:
-        return _convert(pdf, data, name, max_pages=max_pages, tables=tables)
+        return _convert(pdf, data, name, max_pages=max_pages, tables=tables, ocr=ocr)
     finally:
         pdf.close()
 
 
-def _convert(pdf: pdfium.PdfDocument, data: bytes, name: str, *, max_pages: int, tables: bool) -> Converted:
+def _convert(
+    pdf: pdfium.PdfDocument, data: bytes, name: str, *, max_pages: int, tables: bool, ocr: DocumentOcr | None = None
+) -> Converted:
     warnings: list[str] = []
     total = len(pdf)
     count = min(total, max_pages)
@@ -207,35 +213,56 @@ def _convert(pdf: pdfium.PdfDocument, data: bytes, name: str, *, max_pages: int,
         except Exception as exc:  # noqa: BLE001 - tables are a bonus; the text layer still parses
             warnings.append(f"table detection failed ({type(exc).__name__}); tables are plain text")
     page_lines: list[list[Line]] = []
-    empty: list[int] = []
+    heights: list[float] = []
     for index in range(count):
         page = pdf[index]
         textpage = page.get_textpage()
-        lines = _lines(textpage, page.get_height(), found.get(index, []))
-        if not any(line.text or line.table is not None for line in lines):
-            empty.append(index + 1)
-        page_lines.append(lines)
+        heights.append(page.get_height())
+        page_lines.append(_lines(textpage, heights[-1], found.get(index, [])))
         textpage.close()
         page.close()
-    if count and len(empty) == count:
+    # OCR of pages without a usable text layer and of pictures; headers/footers dropped
+    scanned = pdf_ocr.read_pages(pdf, page_lines, ocr) if ocr is not None else pdf_ocr.PageOcr()
+    for index in range(count) if ocr is not None and ocr.reads_pictures else ():
+        if index not in scanned.pages:
+            for top, text in pdf_ocr.picture_blocks(pdf, index, ocr):
+                found.setdefault(index, []).append(((), text))
+                at = next((i for i, line in enumerate(page_lines[index]) if line.top <= top), len(page_lines[index]))
+                page_lines[index].insert(at, Line("", 0.0, False, top, top, 0.0, table=len(found[index]) - 1))
+    pdf_ocr.strip_furniture(page_lines, heights, scanned)
+    empty = [
+        i + 1 for i, lines in enumerate(page_lines)
+        if not (scanned.pages[i].markdown if i in scanned.pages else any(ln.text or ln.table is not None for ln in lines))
+    ]
+    off = ocr is None or ocr.settings.ocr == "never"
+    if count and len(empty) == count and off:
         raise InvalidInput(
-            f"{name} has no text layer (a scanned or image-only PDF); OCR is not available in this server: "
-            "run OCR first (e.g. `ocrmypdf`) and parse the result"
+            f"{name} has no text layer (a scanned or image-only PDF) and OCR is off (ocr='never'): "
+            "parse it with ocr='auto'"
         )
-    if empty:
-        shown = ", ".join(map(str, empty[:20])) + (" ..." if len(empty) > 20 else "")
-        warnings.append(f"pages without a text layer (scanned? OCR is not available): {shown}")
+    read = [p for p in empty if p - 1 in scanned.pages]
+    for pages, why in ((read, "no text found, even by OCR"),
+                       ([p for p in empty if p not in read], "no text layer (scanned?) and OCR is off" if off else "nothing to read (blank)")):
+        if pages:
+            warnings.append(f"pages with {why}: " + ", ".join(map(str, pages[:20])) + (" ..." if len(pages) > 20 else ""))
     body = _body_size(page_lines)
     big = sorted({line.size for lines in page_lines for line in lines if line.size >= body * 1.08}, reverse=True)
     parts = []
     for number, lines in enumerate(page_lines, start=1):
-        md = _page_markdown(lines, [t for _, t in found.get(number - 1, [])], body, big[:3])
+        if number - 1 in scanned.pages:
+            md = scanned.pages[number - 1].markdown
+        else:
+            md = _page_markdown(lines, [t for _, t in found.get(number - 1, [])], body, big[:3])
         parts.append(page_marker(number) + ("\n\n" + md if md else ""))
     meta = pdf.get_metadata_dict()
     title = (meta.get("Title") or "").strip() or None
     extra = {k.lower(): v for k, v in meta.items() if v and k in ("Subject", "Keywords", "Creator", "Producer")}
+    extra.update({k: v for k, v in (("page_headers", scanned.headers), ("page_footers", scanned.footers)) if v})
+    markdown = "\n\n".join(parts) + "\n"
+    if ocr is not None:
+        pdf_ocr.record(markdown, scanned, ocr)
     return Converted(
-        markdown="\n\n".join(parts) + "\n",
+        markdown=markdown,
         title=title,
         pages=total,
         author=(meta.get("Author") or "").strip() or None,

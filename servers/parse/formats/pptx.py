@@ -10,7 +10,7 @@ from lxml import etree
 from pptx import Presentation
 from pptx.enum.shapes import MSO_SHAPE_TYPE, PP_PLACEHOLDER
 
-from servers.parse.formats import Converted
+from servers.parse.formats import Converted, PictureText
 from servers.parse.markdown import page_marker, table_markdown
 
 A_T = "{http://schemas.openxmlformats.org/drawingml/2006/main}t"
@@ -77,9 +77,21 @@ def _table(table) -> str:
     return table_markdown(grid)
 
 
-def _shape_blocks(shape) -> list[str]:
+def _picture(shape, pictures: PictureText) -> list[str]:
+    try:
+        image = shape.image
+    except (AttributeError, ValueError, KeyError):
+        return []
+    text = pictures(image.blob, image.filename or f"picture.{image.ext}")
+    return [text] if text else []
+
+
+def _shape_blocks(shape, pictures: PictureText | None = None) -> list[str]:
     if shape.shape_type == MSO_SHAPE_TYPE.GROUP:
-        return [b for child in shape.shapes for b in _shape_blocks(child)]
+        return [b for child in shape.shapes for b in _shape_blocks(child, pictures)]
+    picture_types = (MSO_SHAPE_TYPE.PICTURE, MSO_SHAPE_TYPE.PLACEHOLDER)
+    if pictures is not None and shape.shape_type in picture_types and hasattr(shape, "image"):
+        return _picture(shape, pictures)
     if getattr(shape, "has_table", False) and shape.has_table:
         return [_table(shape.table)] if len(shape.table.rows) else []
     if getattr(shape, "has_chart", False) and shape.has_chart:
@@ -130,7 +142,7 @@ def _comments(slide, authors: dict[str, str]) -> list[str]:
     return out
 
 
-def convert_pptx(data: bytes, name: str) -> Converted:
+def convert_pptx(data: bytes, name: str, pictures: PictureText | None = None) -> Converted:
     prs = Presentation(io.BytesIO(data))
     parts: list[str] = []
     first_title = None
@@ -146,7 +158,7 @@ def convert_pptx(data: bytes, name: str) -> Converted:
         for shape in shapes:
             if titles and shape is titles[0]:
                 continue
-            blocks.extend(_shape_blocks(shape))
+            blocks.extend(_shape_blocks(shape, pictures))
         blocks.extend(_comments(slide, authors))
         if slide.has_notes_slide:
             notes = slide.notes_slide.notes_text_frame

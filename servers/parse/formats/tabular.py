@@ -8,7 +8,7 @@ import csv
 import datetime as dt
 import io
 
-from servers.parse.formats import Converted
+from servers.parse.formats import Converted, PictureText
 from servers.parse.markdown import table_markdown
 
 MAX_COLUMNS = 200
@@ -74,8 +74,12 @@ def _region_markdown(region: list[list[str]]) -> str:
     return table_markdown(region)
 
 
-def convert_xlsx(data: bytes, name: str, *, max_rows: int) -> Converted:
+def convert_xlsx(data: bytes, name: str, *, max_rows: int, pictures: PictureText | None = None) -> Converted:
     import openpyxl
+
+    from servers.parse.formats.office_images import xlsx_pictures
+
+    anchored = xlsx_pictures(data) if pictures is not None else {}
 
     book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     warnings: list[str] = []
@@ -94,6 +98,9 @@ def convert_xlsx(data: bytes, name: str, *, max_rows: int) -> Converted:
                 rows.append([_value(v) for v in raw[:MAX_COLUMNS]])
             section = [f"## {sheet.title}"]
             section += [_region_markdown(r) for r in _regions(rows)]
+            for cell, blob, media in anchored.get(sheet.title, []) if pictures is not None else ():
+                text = pictures(blob, f"{media} at {cell}")
+                section += [text] if text else []
             parts.append("\n\n".join(section))
             if truncated:
                 total = sheet.max_row if isinstance(sheet.max_row, int) else None

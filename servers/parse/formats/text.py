@@ -4,12 +4,12 @@ pretty-printed in a fenced block, plain text as is."""
 from __future__ import annotations
 
 import json
-import re
 
 from charset_normalizer import from_bytes
 
 from servers.core.errors import InvalidInput
 from servers.parse.formats import Converted
+from servers.parse.markdown import blocks
 
 BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
 
@@ -33,8 +33,9 @@ def decode(data: bytes, name: str) -> tuple[str, str]:
 
 
 def convert_markdown(text: str) -> Converted:
-    first = re.search(r"^# (.+?)\s*#*$", text, re.MULTILINE)
-    return Converted(markdown=text, title=first.group(1) if first else None)
+    """Markdown as is; the title is the first level-1 heading (ATX or setext), found in linear time."""
+    first = next((b.text for b in blocks(text) if b.kind == "heading" and b.level == 1), None)
+    return Converted(markdown=text, title=first)
 
 
 def convert_json(text: str, name: str) -> Converted:

@@ -28,7 +28,6 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,14 @@ import anyio
 
 from agent_model import bank, bfcl, quiver_data, traces
 from agent_model.conversation import Builder, Example, tool_dict
-from agent_model.quiver_tools import REPO, World, discover_tools, small_model_view, world_settings
+from agent_model.quiver_tools import (
+    REPO,
+    World,
+    discover_tools,
+    small_model_view,
+    world_folder,
+    world_settings,
+)
 from agent_model.split import LeakIndex, held_out
 from host.loop import SYSTEM_PROMPT
 from host.tools import ToolSelector, validate_arguments
@@ -105,8 +111,7 @@ async def quiver_examples(args: argparse.Namespace, tokenizer_box: list[Any], tr
                           tool_names: list[dict[str, str]]) -> list[Example]:
     from servers.core.models import causal_lm, embedder
 
-    with tempfile.TemporaryDirectory(prefix="quiver-agent-world-") as tmp:
-        root = Path(tmp)
+    with world_folder() as root:
         settings = world_settings(root, args.model_cache)
         tools = await discover_tools(settings)
         tool_names.extend({"name": t.name, "server": t.server} for t in tools)
@@ -207,7 +212,7 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as fh:
         for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")  # key order kept: schemas render as served
 
 
 def write_dataset(out: Path, examples: list[Example], tokenizer: Any) -> dict[str, dict[str, Any]]:

@@ -6,10 +6,12 @@ the shop database, sample files) whose real tool responses become the traces' ob
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import random
 import shutil
-from collections.abc import AsyncIterator
+import tempfile
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,26 @@ VOLATILE = {"elapsed_ms": (0.1, 3.0), "took_ms": (5.0, 60.0), "chunks_per_s": (5
 VOLATILE_TIMES = ("created", "updated")
 SCALAR = {"string", "integer", "number", "boolean"}
 NO_REQUIRED_KEEP = 4  # scalar arguments kept by the small-model view of a tool that requires none
+
+
+@contextlib.contextmanager
+def world_folder() -> Iterator[Path]:
+    """The world's folder: always the same path (document and chunk ids hash the file paths, so a
+    rebuild must see the same ones), emptied first, held under a lock (one build at a time)."""
+    root = Path(tempfile.gettempdir()) / "quiver-agent-world"
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / "quiver-agent-world.lock", "w") as lock:  # noqa: SIM117
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise RuntimeError(f"another dataset build is using {root}; wait for it to finish") from exc
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir()
+        try:
+            yield root
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def world_settings(root: Path, model_cache: Path | None) -> Settings:

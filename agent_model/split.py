@@ -37,8 +37,19 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b)
 
 
+def overlap(a: frozenset[str], b: frozenset[str]) -> float:
+    """Near-duplicate score: Jaccard, or containment of the smaller set in the larger when it has
+    at least three shingles (a question wrapped in a greeting and thanks is still the question)."""
+    if not a or not b:
+        return 0.0
+    shared = len(a & b)
+    small = min(len(a), len(b))
+    return max(shared / len(a | b), shared / small if small >= 3 else 0.0)
+
+
 class LeakIndex:
-    """Held-out texts indexed by shingle, to find any training text that nearly duplicates one."""
+    """Held-out texts indexed by shingle, to find any training text that nearly duplicates one
+    (``overlap`` at or above ``threshold``)."""
 
     def __init__(self, texts: Iterable[str], threshold: float = 0.7) -> None:
         self.threshold = threshold
@@ -70,7 +81,7 @@ class LeakIndex:
                 if i in seen:
                     continue
                 seen.add(i)
-                score = jaccard(sh, self.sets[i])
+                score = overlap(sh, self.sets[i])
                 if score >= self.threshold and (best is None or score > best[1]):
                     best = (self.texts[i], score)
         return best

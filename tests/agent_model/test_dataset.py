@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -50,7 +52,12 @@ def _build(out: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return _build(tmp_path_factory.mktemp("build_a")), _build(tmp_path_factory.mktemp("build_b"))
+    """One build in this process, the same command again in a fresh process (as a user rebuilds)."""
+    first = _build(tmp_path_factory.mktemp("build_a"))
+    second = tmp_path_factory.mktemp("build_b")
+    subprocess.run([sys.executable, "-m", "agent_model.build_dataset", "--bfcl", str(BFCL), "--out", str(second), *QUICK],
+                   cwd=REPO, check=True, capture_output=True, timeout=1800)
+    return first, second
 
 
 @pytest.fixture(scope="module")

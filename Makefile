@@ -43,6 +43,7 @@ bench: setup
 	$(PY) bench/rerank.py --data $(SHARED_DATA)/beir_scifact --split train | tee bench/results/rerank.jsonl
 	$(PY) bench/text2sql.py --data $(SHARED_DATA)/text2sql --limit 24 --candidates 1 5 | tee bench/results/text2sql.jsonl
 	$(PY) bench/host.py --data $(SHARED_DATA)/bfcl --limit 10 | tee bench/results/host.jsonl
+	$(PY) bench/eval.py --data $(SHARED_DATA) --judge-limit 60 | tee bench/results/eval.jsonl
 
 # The agent model's tool-calling dataset (agent_model/README.md): rebuildable, kept out of git.
 agent-model-data: setup

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import sys
 import time
@@ -22,10 +21,8 @@ sys.path.insert(0, str(REPO))
 
 from host.backends.local import LocalBackend  # noqa: E402
 from host.connections import ToolInfo  # noqa: E402
-from host.tools import validate_arguments  # noqa: E402
+from servers.eval.agents import calls_correct, calls_valid, to_json_schema  # noqa: E402
 
-TYPE_MAP = {"dict": "object", "float": "number", "tuple": "array", "int": "integer", "bool": "boolean",
-            "str": "string", "list": "array", "any": None}
 SYSTEM = "You are a helpful assistant that calls functions to answer requests."
 
 
@@ -35,105 +32,21 @@ def log(msg: str) -> None:
 
 # ---------------------------------------------------------------- BFCL → JSON Schema
 
-def to_json_schema(node: Any) -> Any:
-    """BFCL parameter types (dict, float, tuple, any, ...) → JSON Schema."""
-    if isinstance(node, list):
-        return [to_json_schema(n) for n in node]
-    if not isinstance(node, dict):
-        return node
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if key == "type":
-            mapped = TYPE_MAP.get(value, value)
-            if mapped is not None:
-                out["type"] = mapped
-        elif key in ("properties",):
-            out[key] = {k: to_json_schema(v) for k, v in value.items()}
-        elif key in ("items", "additionalProperties"):
-            out[key] = to_json_schema(value)
-        elif key in ("optional", "default") and not isinstance(value, dict | list | str | int | float | bool):
-            continue
-        else:
-            out[key] = value
-    return out
-
-
 def record_tools(record: dict[str, Any]) -> list[ToolInfo]:
     return [ToolInfo(name=f["name"], server="bfcl", remote_name=f["name"], description=f.get("description", ""),
                      input_schema=to_json_schema(f.get("parameters") or {"type": "dict", "properties": {}}))
             for f in record["function"]]
 
 
-# ---------------------------------------------------------------- AST match (as BFCL does)
-
-def _norm_str(value: str) -> str:
-    return re.sub(r"[\s,./\-_*^]", "", value).lower().replace("'", '"')
-
-
-def value_matches(value: Any, acceptable: list[Any]) -> bool:
-    for option in acceptable:
-        if option == "":
-            continue
-        if isinstance(option, str) and isinstance(value, str):
-            if _norm_str(option) == _norm_str(value):
-                return True
-        elif isinstance(option, bool) or isinstance(value, bool):
-            if option is value:
-                return True
-        elif isinstance(option, int | float) and isinstance(value, int | float):
-            if float(option) == float(value):
-                return True
-        elif isinstance(option, list) and isinstance(value, list):
-            if len(option) == len(value) and all(value_matches(v, [o]) for v, o in zip(value, option, strict=True)):
-                return True
-        elif isinstance(option, dict) and isinstance(value, dict):
-            if all(value_matches(value.get(k), v if isinstance(v, list) else [v]) or ("" in v and k not in value)
-                   for k, v in option.items()) and set(value) <= set(option):
-                return True
-        elif option == value:
-            return True
-    return False
-
-
-def call_matches(name: str, args: Any, expected: dict[str, dict[str, list[Any]]], tools: dict[str, ToolInfo]) -> bool:
-    (exp_name, exp_args), = expected.items()
-    if name != exp_name or not isinstance(args, dict):
-        return False
-    schema = tools[name].input_schema if name in tools else {}
-    if set(args) - set(schema.get("properties", {})):
-        return False  # an argument the function does not have
-    for req in schema.get("required", []):
-        if req not in args:
-            return False
-    for param, acceptable in exp_args.items():
-        if param not in args:
-            if "" not in acceptable:
-                return False
-        elif not value_matches(args[param], acceptable):
-            return False
-    return True
-
+# ---------------------------------------------------------------- AST match (servers.eval.agents, as BFCL does)
 
 def score(calls: list[tuple[str, Any]], truth: list[dict[str, Any]], tools: dict[str, ToolInfo], irrelevance: bool) -> bool:
-    if irrelevance:
-        return not calls
-    if len(calls) != len(truth):
-        return False
-    remaining = list(truth)
-    for name, args in calls:  # order-independent: each expected call matched once
-        hit = next((i for i, exp in enumerate(remaining) if call_matches(name, args, exp, tools)), None)
-        if hit is None:
-            return False
-        remaining.pop(hit)
-    return True
+    return calls_correct(calls, truth, {n: t.input_schema for n, t in tools.items()}, irrelevance)
 
 
 def valid(calls: list[Any], parse_error: str | None, tools: dict[str, ToolInfo], irrelevance: bool) -> bool:
-    if parse_error:
-        return False
-    if not calls:
-        return irrelevance
-    return all(c.name in tools and validate_arguments(tools[c.name], c.arguments) is None for c in calls)
+    pairs = [(c.name, c.arguments) for c in calls]
+    return calls_valid(pairs, {n: t.input_schema for n, t in tools.items()}, irrelevance, parse_error)[0]
 
 
 # ---------------------------------------------------------------- runs

@@ -33,6 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from servers.core.models import embedder  # noqa: E402
 from servers.core.settings import load_settings  # noqa: E402
+from servers.eval.retrieval import Metric, score_query  # noqa: E402
 from servers.rerank.rerankers import (  # noqa: E402
     EmbeddingReranker,
     FusionReranker,
@@ -71,10 +72,7 @@ def load_beir(folder: Path, split: str) -> tuple[dict[str, str], dict[str, str],
 
 
 def ndcg_at_10(ranked: list[str], rels: dict[str, int]) -> float:
-    dcg = sum(rels.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:10]))
-    ideal = sorted(rels.values(), reverse=True)[:10]
-    idcg = sum(r / math.log2(i + 2) for i, r in enumerate(ideal))
-    return dcg / idcg if idcg else 0.0
+    return score_query(ranked, rels, [Metric("ndcg", 10)])["ndcg@10"]
 
 
 def corpus_vectors(ids: list[str], texts: list[str], settings, data: Path) -> tuple[np.ndarray, float | None]:

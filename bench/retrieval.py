@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import os
 import random
 import shutil
@@ -51,6 +50,7 @@ sys.path.insert(0, str(REPO))
 
 from servers.core.models import embedder  # noqa: E402
 from servers.core.settings import Settings, load_settings  # noqa: E402
+from servers.eval.retrieval import Metric, score_query  # noqa: E402
 from servers.retrieval import manage  # noqa: E402
 from servers.retrieval.ingest import embed_input, ingest  # noqa: E402
 from servers.retrieval.search import Searcher  # noqa: E402
@@ -94,13 +94,11 @@ def load_beir(folder: Path, split: str, limit: int | None) -> tuple[dict, dict, 
 
 
 def ndcg(ranked: list[str], rels: dict[str, int], k: int = 10) -> float:
-    dcg = sum(rels.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
-    ideal = sum(r / math.log2(i + 2) for i, r in enumerate(sorted(rels.values(), reverse=True)[:k]))
-    return dcg / ideal if ideal else 0.0
+    return score_query(ranked, rels, [Metric("ndcg", k)])[f"ndcg@{k}"]
 
 
 def recall(ranked: list[str], rels: dict[str, int], k: int = 100) -> float:
-    return len(set(ranked[:k]) & set(rels)) / len(rels) if rels else 0.0
+    return score_query(ranked, rels, [Metric("recall", k)])[f"recall@{k}"]
 
 
 def quality_line(system: str, mode: str, runs: dict[str, list[str]], qrels: dict, **extra: Any) -> dict:

@@ -43,6 +43,8 @@ from sqlglot import exp  # noqa: E402
 
 from servers.core.errors import QuiverError  # noqa: E402
 from servers.core.settings import load_settings  # noqa: E402
+from servers.eval.text2sql import orders_output as ordered  # noqa: E402
+from servers.eval.text2sql import results_match, split_gold  # noqa: E402
 from servers.text2sql import operations as ops  # noqa: E402
 from servers.text2sql.database import Database  # noqa: E402
 from servers.text2sql.pipeline import PipelineOptions, TextToSql  # noqa: E402
@@ -54,31 +56,6 @@ BIG = 100_000  # rows fetched for comparison
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-def split_gold(text: str) -> list[str]:
-    """Gold queries separated by ';' outside quotes."""
-    out, buf, quote = [], [], None
-    for ch in text:
-        if quote:
-            quote = None if ch == quote else quote
-        elif ch in "'\"":
-            quote = ch
-        elif ch == ";":
-            out.append("".join(buf).strip())
-            buf = []
-            continue
-        buf.append(ch)
-    out.append("".join(buf).strip())
-    return [q for q in out if q]
-
-
-def ordered(sql: str) -> bool:
-    try:
-        tree = sqlglot.parse_one(sql, read="sqlite")
-    except Exception:
-        return False
-    return tree.args.get("order") is not None if isinstance(tree, exp.Query) else False
 
 
 def norm(value: Any) -> Any:
@@ -94,9 +71,7 @@ def rows_of(rows: list) -> list[tuple]:
 
 
 def same(pred: list[tuple], gold: list[tuple], keep_order: bool) -> bool:
-    if keep_order:
-        return pred == gold
-    return sorted(map(repr, pred)) == sorted(map(repr, gold))
+    return results_match(pred, gold, ordered=keep_order)
 
 
 def relaxed(pred: list[tuple], gold: list[tuple]) -> bool:

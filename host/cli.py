@@ -9,6 +9,7 @@ from typing import Any
 
 from servers.core.errors import QuiverError
 from servers.core.settings import Settings, load_settings
+from servers.eval import cli as eval_cli
 
 
 def _common() -> argparse.ArgumentParser:
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     servers = sub.add_parser("servers", parents=[common], help="list the servers this install provides")
     servers.set_defaults(func=_servers)
+    eval_cli.register(sub)
 
     try:
         from host import commands

@@ -21,6 +21,7 @@ SERVERS: dict[str, str] = {
     "retrieval": "servers.retrieval.server",
     "rerank": "servers.rerank.server",
     "text2sql": "servers.text2sql.server",
+    "eval": "servers.eval.server",
 }
 
 

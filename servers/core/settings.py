@@ -130,6 +130,32 @@ class Text2SqlSettings(Section):
     examples_k: int = Field(default=3, ge=0, le=20, description="few-shot examples retrieved per question")
 
 
+class EvalSettings(Section):
+    ks: list[int] = Field(default_factory=lambda: [1, 5, 10, 100], description="retrieval cutoffs k scored by default")
+    primary_metric: str = Field(default="ndcg@10", description="retrieval metric compared and gated by default")
+    bootstrap_samples: int = Field(default=10000, ge=100, le=1_000_000, description="paired bootstrap resamples")
+    permutation_samples: int = Field(default=10000, ge=100, le=1_000_000, description="paired permutation draws (exact up to 16 items)")
+    confidence: float = Field(default=0.95, ge=0.5, lt=1.0, description="confidence level of intervals")
+    alpha: float = Field(default=0.05, gt=0.0, lt=1.0, description="significance level of tests and the regression gate")
+    seed: int = Field(default=0, description="seed of every resampling and sampled judge vote")
+    support_threshold: float = Field(default=0.6, ge=0.0, le=1.0, description="deterministic RAG tier: support score from which a claim counts as supported")
+    judge_votes: int = Field(default=1, ge=1, le=16, description="judge votes per order (more than 1 samples at judge_temperature)")
+    judge_temperature: float = Field(default=0.7, gt=0.0, le=2.0, description="temperature of the extra judge votes")
+    judge_reasoning_chars: int = Field(default=300, ge=0, le=4000, description="cap on the judge's reasoning before its verdict")
+    judge_max_new_tokens: int = Field(default=200, ge=16, le=4096, description="token cap per judge reply")
+    judge_pass_score: int = Field(default=7, ge=1, le=10, description="score (1-10) from which a judged answer passes")
+    lm_window: int | None = Field(default=None, ge=8, description="perplexity window in tokens; default: the model's context, at most 1024")
+    lm_stride: int = Field(default=512, ge=1, description="perplexity sliding-window stride in tokens")
+    answer_max_new_tokens: int = Field(default=64, ge=1, le=4096, description="tokens generated per closed question")
+    kb_top_k: int = Field(default=100, ge=1, le=1000, description="hits retrieved per query when evaluating a knowledge base")
+    kb_modes: list[str] = Field(default_factory=lambda: ["dense", "bm25", "hybrid"], description="search modes compared by eval_kb (add 'rerank')")
+    inline_items: int = Field(default=50, ge=1, description="evaluations with more model-scored items (KB queries x modes, judged items, ...) than this run as jobs")
+    max_jobs: int = Field(default=1, ge=1, le=64, description="evaluation jobs running at once (DATA_DIR/eval/jobs); the rest queue")
+    wait_cap_s: float = Field(default=600.0, gt=0, description="longest eval_job_status wait per call")
+    result_rows: int = Field(default=20, ge=0, le=100_000, description="per-item rows a tool returns unless asked for more")
+    report_rows: int = Field(default=200, ge=0, le=100_000, description="per-item rows shown in an HTML report")
+
+
 class HostSettings(Section):
     max_steps: int = Field(default=6, ge=1)
     tool_choice: Literal["auto", "required", "none"] = "auto"
@@ -160,6 +186,7 @@ class Settings(Section):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
     text2sql: Text2SqlSettings = Field(default_factory=Text2SqlSettings)
+    eval: EvalSettings = Field(default_factory=EvalSettings)
     host: HostSettings = Field(default_factory=HostSettings)
 
     @property

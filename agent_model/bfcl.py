@@ -1,8 +1,8 @@
 """BFCL records as tool-calling conversations: functions mapped to JSON Schema, ground truth to calls.
 
-The schema mapping is the one the host bench scores with (``bench/host.py``'s ``to_json_schema``;
-the eval server takes it over): a model trained on these prompts sees the tool listing it is
-evaluated with, byte for byte.
+The schema mapping is the eval server's (``servers.eval.agents.to_json_schema``, which the host
+bench uses too): a model trained on these prompts sees the tool listing it is evaluated with,
+byte for byte.
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from host.connections import ToolInfo
+from servers.eval.agents import to_json_schema
 
 CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance", "live_simple",
               "live_multiple")
-TYPE_MAP = {"dict": "object", "float": "number", "tuple": "array", "int": "integer", "bool": "boolean",
-            "str": "string", "list": "array", "any": None}
 # The system prompt of the BFCL bench (bench/host.py); some BFCL records use it, so the model
 # also behaves under the prompt it is measured with.
 BENCH_SYSTEM = "You are a helpful assistant that calls functions to answer requests."
@@ -46,29 +45,6 @@ class BfclRecord:
 
     def question_text(self) -> str:
         return "\n".join(str(m.get("content", "")) for m in self.messages if m.get("role") == "user")
-
-
-def to_json_schema(node: Any) -> Any:
-    """BFCL parameter types (dict, float, tuple, any, ...) → JSON Schema (as the host bench maps them)."""
-    if isinstance(node, list):
-        return [to_json_schema(n) for n in node]
-    if not isinstance(node, dict):
-        return node
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if key == "type":
-            mapped = TYPE_MAP.get(value, value)
-            if mapped is not None:
-                out["type"] = mapped
-        elif key == "properties":
-            out[key] = {k: to_json_schema(v) for k, v in value.items()}
-        elif key in ("items", "additionalProperties"):
-            out[key] = to_json_schema(value)
-        elif key in ("optional", "default") and not isinstance(value, dict | list | str | int | float | bool):
-            continue
-        else:
-            out[key] = value
-    return out
 
 
 def load_category(folder: Path, category: str) -> list[BfclRecord]:

@@ -47,6 +47,7 @@ from agent_model.quiver_tools import (
 from agent_model.split import LeakIndex, held_out
 from host.loop import SYSTEM_PROMPT
 from host.tools import ToolSelector, validate_arguments
+from servers.eval.agents import calls_correct, function_schemas
 
 HELDOUT = Path(__file__).resolve().parent / "heldout"
 BFCL_HELDOUT = HELDOUT / "bfcl_test_ids.json"
@@ -90,6 +91,10 @@ def bfcl_examples(folder: Path, seed: int, heldout: dict[str, set[str]], drops: 
             if problems:
                 drops[f"bfcl_truth_invalid_{split}"] += 1
                 log.debug("dropped %s: %s", record.id, problems[0])
+                continue
+            pairs = [(c["name"], c["arguments"]) for c in calls]
+            if not calls_correct(pairs, record.truth, function_schemas(record.functions), record.irrelevance):
+                drops[f"bfcl_truth_unscorable_{split}"] += 1  # schema-valid, yet the AST scorer says wrong
                 continue
             rng = random.Random(f"{seed}:bfcl:{record.id}")
             system = SYSTEM_PROMPT if rng.random() < 0.7 else bfcl.BENCH_SYSTEM

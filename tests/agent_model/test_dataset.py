@@ -38,6 +38,7 @@ from host.backends.formats import render_messages
 from host.demo import QUESTIONS as DEMO_QUESTIONS
 from host.tools import validate_arguments
 from servers.core.models import causal_lm
+from servers.eval.agents import calls_correct, function_schemas
 
 REPO = Path(__file__).resolve().parents[2]
 BFCL = default_bfcl()
@@ -220,6 +221,17 @@ def test_small_model_view_keeps_what_the_model_must_write(real_tools: dict[str, 
     assert "path" in parse["properties"] and len(parse["properties"]) <= 4
     rerank = small_model_view(real_tools["rerank"]).input_schema
     assert "Document" in rerank["$defs"]  # still referenced by the documents argument
+
+
+def test_bfcl_training_targets_score_correct_with_the_eval_scorer() -> None:
+    """Every BFCL target call the builder writes is right by the eval server's own AST matcher."""
+    examples = bfcl_examples(BFCL, 0, load_heldout(), Counter())
+    by_id = {r.id: r for c in bfcl.CATEGORIES for r in bfcl.load_category(BFCL, c)}
+    for e in examples:
+        record = by_id[e.group]
+        calls = [(c["name"], c["arguments"]) for turn in e.calls() for c in turn]
+        assert calls_correct(calls, record.truth, function_schemas(record.functions), record.irrelevance), e.id
+    assert len(examples) > 1200
 
 
 def test_bfcl_schemas_are_the_ones_the_bench_scores_with() -> None:

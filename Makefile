@@ -37,13 +37,14 @@ SHARED_DATA ?= ../shared/data
 # Each bench prints JSON lines; the heavy ones take --limit options (see each script's --help).
 bench: setup
 	mkdir -p bench/results
-	$(PY) bench/protocol.py | tee bench/results/protocol.jsonl
-	$(PY) bench/parse.py --data $(SHARED_DATA)/docparse | tee bench/results/parse.jsonl
-	$(PY) bench/retrieval.py --data $(SHARED_DATA)/beir_scifact --split train | tee bench/results/retrieval.jsonl
-	$(PY) bench/rerank.py --data $(SHARED_DATA)/beir_scifact --split train | tee bench/results/rerank.jsonl
-	$(PY) bench/text2sql.py --data $(SHARED_DATA)/text2sql --limit 24 --candidates 1 5 | tee bench/results/text2sql.jsonl
-	$(PY) bench/host.py --data $(SHARED_DATA)/bfcl --limit 10 | tee bench/results/host.jsonl
-	$(PY) bench/eval.py --data $(SHARED_DATA) --judge-limit 60 | tee bench/results/eval.jsonl
+	$(PY) -m bench.protocol | tee bench/results/protocol.jsonl
+	$(PY) -m bench.parse --data $(SHARED_DATA)/docparse | tee bench/results/parse.jsonl
+	$(PY) -m bench.retrieval --data $(SHARED_DATA)/beir_scifact --split train | tee bench/results/retrieval.jsonl
+	$(PY) -m bench.rerank --data $(SHARED_DATA)/beir_scifact --split train | tee bench/results/rerank.jsonl
+	$(PY) -m bench.text2sql --data $(SHARED_DATA)/text2sql --limit 24 --candidates 1 5 | tee bench/results/text2sql.jsonl
+	$(PY) -m bench.host --data $(SHARED_DATA)/bfcl --limit 10 | tee bench/results/host.jsonl
+	$(PY) -m bench.eval --data $(SHARED_DATA) --judge-limit 60 | tee bench/results/eval.jsonl
+	$(PY) -m bench.finetune | tee bench/results/finetune.jsonl
 
 # The agent model's tool-calling dataset (agent_model/README.md): rebuildable, kept out of git.
 agent-model-data: setup

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,3 +20,15 @@ MODEL_CACHE = Path(os.environ.setdefault("QUIVER_MODELS__CACHE_DIR", str(REPO / 
 def settings(tmp_path: Path) -> Settings:
     """Settings rooted in a temp folder: data in tmp/data, files readable under tmp."""
     return load_settings(overrides={"data_dir": str(tmp_path / "data"), "roots": [str(tmp_path)]})
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """One torch intra-op thread for a module's tests (``pytestmark = pytest.mark.usefixtures(...)``):
+    on a busy 2-core machine two OpenMP threads ran many times slower than one. Restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -1,6 +1,6 @@
 """A trivial echo tool, served either through Quiver's serving layer or as a plain MCPServer.
 
-Used by bench/protocol.py: ``python bench/echo_server.py {quiver,plain} {stdio,http} [PORT]``.
+Used by bench/protocol.py: ``python -m bench.echo_server {quiver,plain} {stdio,http} [PORT]``.
 """
 
 from __future__ import annotations

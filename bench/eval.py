@@ -1,6 +1,6 @@
 """The eval library against the raw tools underneath, and the quality of its RAG faithfulness tiers.
 
-    python bench/eval.py --data ../shared/data --limit 200
+    python -m bench.eval --data ../shared/data --limit 200
 
 One JSON line per measurement:
 
@@ -25,7 +25,6 @@ import argparse
 import json
 import math
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,13 +32,7 @@ from typing import Any
 
 import numpy as np
 
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def emit(record: dict[str, Any]) -> None:
-    print(json.dumps(record), flush=True)
+from bench.common import emit, log
 
 
 def roc_auc(scores: list[float], positive: list[bool]) -> float | None:

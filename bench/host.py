@@ -1,7 +1,7 @@
 """Measure the host: BFCL tool-call accuracy (with and without constrained decoding), the local
 backend's generation speed against plain ``model.generate``, and the loop's own overhead.
 
-    python bench/host.py --data ../shared/data/bfcl --categories simple_python,multiple,parallel,irrelevance --limit 10
+    python -m bench.host --data ../shared/data/bfcl --categories simple_python,multiple,parallel,irrelevance --limit 10
 
 Prints one JSON object per line (figures only; progress on stderr).
 """
@@ -16,18 +16,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from host.backends.local import LocalBackend  # noqa: E402
-from host.connections import ToolInfo  # noqa: E402
-from servers.eval.agents import calls_correct, calls_valid, to_json_schema  # noqa: E402
+from bench.common import REPO, SHARED_DATA, log
+from host.backends.base import ToolInfo
+from host.backends.local import LocalBackend
+from servers.eval.agents import calls_correct, calls_valid, to_json_schema
 
 SYSTEM = "You are a helpful assistant that calls functions to answer requests."
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------- BFCL → JSON Schema
@@ -87,18 +81,17 @@ def speed(backend: LocalBackend, new_tokens: int, repeats: int) -> dict[str, Any
     import torch
     import xgrammar as xgr
 
-    tok, model = backend.tokenizer, backend.model
+    tok, model = backend.tokenizer, backend.lm.model
     prompt = tok.apply_chat_template([{"role": "user", "content": "Write a long story about a lighthouse keeper."}],
                                      add_generation_prompt=True, tokenize=False)
     enc = tok(prompt, return_tensors="pt", add_special_tokens=False)
-    penalty = backend.repetition_penalty
-    backend.repetition_penalty = 1.0  # same computation as greedy generate
+    decoder = backend.decoder  # the core decoding loop (repetition penalty 1.0: the same computation as greedy generate)
     tool = ToolInfo("record", "bench", "record", "Record a story.", {
         "type": "object", "properties": {"title": {"type": "string"}, "story": {"type": "string"}},
         "required": ["title", "story"]})
     from host.backends.formats import structural_tag
 
-    grammar = backend._compiled(structural_tag([tool], backend.dialect, "required"))
+    grammar = decoder.compile(structural_tag([tool], backend.dialect, "required"))
     rows: dict[str, list[float]] = {"generate": [], "host_loop": [], "host_constrained": []}
     for _ in range(repeats):
         start = time.perf_counter()
@@ -108,12 +101,11 @@ def speed(backend: LocalBackend, new_tokens: int, repeats: int) -> dict[str, Any
         n = out.shape[1] - enc["input_ids"].shape[1]
         rows["generate"].append(n / (time.perf_counter() - start))
         start = time.perf_counter()
-        _, _, n, _ = backend.decode(prompt, max_new_tokens=new_tokens)
+        n = decoder.decode(prompt, max_new_tokens=new_tokens).new_tokens
         rows["host_loop"].append(n / (time.perf_counter() - start))
         start = time.perf_counter()
-        _, _, n, _ = backend.decode(prompt, grammar=grammar, max_new_tokens=new_tokens)
+        n = decoder.decode(prompt, grammar=grammar, max_new_tokens=new_tokens).new_tokens
         rows["host_constrained"].append(n / (time.perf_counter() - start))
-    backend.repetition_penalty = penalty
     # grammar mask cost alone, per token
     matcher = xgr.GrammarMatcher(grammar)
     bitmask = xgr.allocate_token_bitmask(1, grammar.tokenizer_info.vocab_size)
@@ -175,7 +167,7 @@ def loop_overhead(steps: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "bfcl"))
+    parser.add_argument("--data", default=str(SHARED_DATA / "bfcl"))
     parser.add_argument("--categories", default="simple_python,multiple,parallel,irrelevance")
     parser.add_argument("--limit", type=int, default=10, help="records per category")
     parser.add_argument("--model", default=None, help="causal LM (default: the shipped smollm2); repeatable via commas")

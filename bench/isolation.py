@@ -6,7 +6,7 @@ and parsing the same files in-process and through the worker pool (same run, sam
     {"bench": "isolation", "what": "noop", "calls", "p50_ms", "p95_ms"}
     {"bench": "isolation", "what": "parse", "file", "bytes", "inprocess_p50_ms", "worker_p50_ms", "overhead_ms"}
 
-    python bench/isolation.py [--calls 200] [--data ../shared/data/docparse --limit 3]
+    python -m bench.isolation [--calls 200] [--data ../shared/data/docparse --limit 3]
 """
 
 from __future__ import annotations
@@ -14,17 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from servers.core.isolation import WorkerPool, WorkerSpec, _noop  # noqa: E402
-from servers.core.settings import ParseSettings  # noqa: E402
-from servers.parse.documents import parse_bytes  # noqa: E402
-from servers.parse.isolated import parse_bytes_isolated, parse_pool  # noqa: E402
+from bench.common import REPO
+from servers.core.isolation import WorkerPool, WorkerSpec, _noop
+from servers.core.settings import ParseSettings
+from servers.parse.documents import parse_bytes
+from servers.parse.isolated import parse_bytes_isolated, parse_pool
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:

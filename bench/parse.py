@@ -16,8 +16,8 @@ Suites (``--suites``, default all):
   from known text; recall of the reference words and seconds per file for Quiver and
   markitdown: ``{"suite": "formats", "format", "system", "recall", "s_per_file", "failures"}``.
 
-    python bench/parse.py --data ../shared/data/docparse [--limit 5] [--formats pdf,docx]
-    python bench/parse.py --suites ocr,scanned,formats --ocr-images 6 --scanned-pages 2   # a quick proof
+    python -m bench.parse --data ../shared/data/docparse [--limit 5] [--formats pdf,docx]
+    python -m bench.parse --suites ocr,scanned,formats --ocr-images 6 --scanned-pages 2   # a quick proof
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+
+from bench.common import REPO, SHARED_DATA
 
 TOKEN = re.compile(r"\w+", re.UNICODE)
 
@@ -133,7 +135,7 @@ def bench_format(folder: Path, systems: dict[str, Callable], limit: int | None, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/docparse")
+    parser.add_argument("--data", type=Path, default=SHARED_DATA / "docparse")
     parser.add_argument("--limit", type=int, default=None, help="files per format")
     parser.add_argument("--formats", default=None, help="comma-separated subset, e.g. pdf,docx")
     parser.add_argument("--systems", default="quiver,markitdown", help="also: quiver-no-pdf-tables")
@@ -143,7 +145,6 @@ def main() -> None:
     parser.add_argument("--scanned-pages", type=int, default=20, help="pages of the scanned-PDF suite")
     parser.add_argument("--scanned-child", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     if args.scanned_child:
         return scanned_child(args.scanned_child)
     suites = set(args.suites.split(","))
@@ -300,8 +301,8 @@ def bench_scanned(pages: int) -> dict:
 
     with tempfile.TemporaryDirectory() as tmp:
         path, reference = scanned_pdf_file(pages, Path(tmp))
-        out = subprocess.run([sys.executable, __file__, "--scanned-child", str(path)], capture_output=True,
-                             text=True, check=True).stdout
+        out = subprocess.run([sys.executable, "-m", "bench.parse", "--scanned-child", str(path)], capture_output=True,
+                             text=True, check=True, cwd=REPO).stdout
     result = json.loads(out.strip().splitlines()[-1])
     return {"suite": "scanned", "dpi": 200, "pages": result["pages"],
             "pages_per_s": round(result["pages"] / result["seconds"], 3),
@@ -315,7 +316,7 @@ def format_samples() -> dict[str, tuple[bytes, str]]:
     """file name → (bytes, reference text: what a reader should get out of the file)."""
     from tests.parse import samples as S
 
-    fixture = Path(__file__).resolve().parents[1] / "tests/parse/fixtures/pond.xls"
+    fixture = REPO / "tests/parse/fixtures/pond.xls"
     return {
         "book.epub": (S.epub(), "The Pond Book Chapter One: Arrival The ducks arrived at dawn and were very hungry. "
                       "Mallards Teals Quack, said the eldest duck. Winter came and the pond froze over completely. "

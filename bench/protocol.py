@@ -11,20 +11,17 @@ import argparse
 import asyncio
 import json
 import statistics
-import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-import httpx
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path.insert(0, str(REPO))
+from protocol_tests.harness import REPO, free_port, serve_http
 
-from protocol_tests.harness import free_port  # noqa: E402
+ECHO = ["-m", "bench.echo_server"]
 
 
 async def _measure(client: Client, calls: int, warmup: int) -> list[float]:
@@ -52,27 +49,17 @@ def _figures(transport: str, system: str, times: list[float]) -> dict:
 
 
 async def bench_stdio(system: str, calls: int, warmup: int) -> dict:
-    params = StdioServerParameters(command=sys.executable, args=[str(HERE / "echo_server.py"), system, "stdio"], cwd=str(REPO))
+    params = StdioServerParameters(command=sys.executable, args=[*ECHO, system, "stdio"], cwd=str(REPO))
     async with Client(params, mode="legacy") as client:
         return _figures("stdio", system, await _measure(client, calls, warmup))
 
 
 async def bench_http(system: str, calls: int, warmup: int) -> dict:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(HERE / "echo_server.py"), system, "http", str(port)], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(200):
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-                break
-            except httpx.HTTPError:
-                await asyncio.sleep(0.1)
-        async with Client(f"http://127.0.0.1:{port}/mcp", mode="legacy") as client:
+    log = Path(tempfile.mkdtemp(prefix="quiver-bench-echo-")) / "server.log"
+    with serve_http([sys.executable, *ECHO, system, "http", str(port)], port, log, name=f"echo ({system})") as server:
+        async with Client(server.url(), mode="legacy") as client:
             return _figures("http", system, await _measure(client, calls, warmup))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 async def main() -> None:

@@ -1,6 +1,6 @@
 """Rerank quality and speed on a BEIR folder: dense top-k first stage, then each reranker.
 
-    python bench/rerank.py --data ../shared/data/beir_scifact --split train --llm-limit 20
+    python -m bench.rerank --data ../shared/data/beir_scifact --split train --llm-limit 20
 
 Prints one JSON line per method (``none`` = the first-stage order first) with ``ndcg@10`` over
 ``n`` queries, ``ndcg@10_none`` (no rerank on the same queries), ``delta``, ``pairs_per_s`` and
@@ -22,19 +22,15 @@ import argparse
 import hashlib
 import json
 import math
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from servers.core.models import embedder  # noqa: E402
-from servers.core.settings import load_settings  # noqa: E402
-from servers.eval.retrieval import Metric, score_query  # noqa: E402
-from servers.rerank.rerankers import (  # noqa: E402
+from bench.common import REPO, doc_text, load_beir, log, ndcg
+from servers.core.models import embed
+from servers.core.settings import load_settings
+from servers.rerank.rerankers import (
     EmbeddingReranker,
     FusionReranker,
     LateInteractionReranker,
@@ -46,35 +42,6 @@ BASE = ["embedding", "late-interaction", "cross-encoder", "llm"]
 FUSIONS = ["rrf:none+late-interaction", "minmax:none+late-interaction", "zscore:none+late-interaction"]
 
 
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def load_beir(folder: Path, split: str) -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, int]]]:
-    corpus = {}
-    with open(folder / "corpus.jsonl", encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            corpus[row["_id"]] = (row.get("title", "") + " " + row.get("text", "")).strip()
-    queries = {}
-    with open(folder / "queries.jsonl", encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            queries[row["_id"]] = row["text"]
-    qrels: dict[str, dict[str, int]] = {}
-    with open(folder / "qrels" / f"{split}.tsv", encoding="utf-8") as fh:
-        next(fh)
-        for line in fh:
-            qid, did, rel = line.rstrip("\n").split("\t")
-            if int(rel) > 0:
-                qrels.setdefault(qid, {})[did] = int(rel)
-    return corpus, queries, qrels
-
-
-def ndcg_at_10(ranked: list[str], rels: dict[str, int]) -> float:
-    return score_query(ranked, rels, [Metric("ndcg", 10)])["ndcg@10"]
-
-
 def corpus_vectors(ids: list[str], texts: list[str], settings, data: Path) -> tuple[np.ndarray, float | None]:
     """Normalized corpus embeddings, cached on disk; returns (vectors, docs/s when computed)."""
     model_name = settings.models.embedder
@@ -82,10 +49,9 @@ def corpus_vectors(ids: list[str], texts: list[str], settings, data: Path) -> tu
     cache = REPO / ".cache" / "bench" / f"rerank-corpus-{key}.npy"
     if cache.is_file():
         return np.load(cache), None
-    model = embedder(None, settings)
     log(f"encoding {len(texts)} corpus documents (first stage; cached afterwards)")
     start = time.perf_counter()
-    vecs = model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+    vecs = embed(texts, settings, batch_size=64)
     rate = len(texts) / (time.perf_counter() - start)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.save(cache, vecs.astype(np.float32))
@@ -100,22 +66,27 @@ def main() -> None:
     ap.add_argument("--llm-limit", type=int, default=20, help="queries for the (slow) llm method; 0 skips it")
     ap.add_argument("--speed-limit", type=int, default=20, help="queries timed live (no memoized encodings)")
     ap.add_argument("--depth", type=int, default=50, help="first-stage candidates per query")
+    ap.add_argument("--limit-docs", type=int, default=None,
+                    help="use only the first N documents plus the labelled ones (quick runs)")
     ap.add_argument("--methods", default=",".join(BASE + FUSIONS), help="comma-separated methods after 'none'")
     args = ap.parse_args()
 
     settings = load_settings()
-    corpus, queries, qrels = load_beir(args.data, args.split)
-    qids = [q for q in queries if q in qrels][: args.limit]
+    beir, queries, qrels = load_beir(args.data, args.split, args.limit)
+    if args.limit_docs:
+        keep = set(list(beir)[: args.limit_docs]) | {d for rels in qrels.values() for d in rels}
+        beir = {d: v for d, v in beir.items() if d in keep}
+    corpus = {d: doc_text(*parts) for d, parts in beir.items()}
+    qids = list(queries)
     doc_ids = list(corpus)
     vecs, enc_rate = corpus_vectors(doc_ids, [corpus[d] for d in doc_ids], settings, args.data)
-    model = embedder(None, settings)
-    qvecs = model.encode([queries[q] for q in qids], normalize_embeddings=True, convert_to_numpy=True)
+    qvecs = embed([queries[q] for q in qids], settings)
     t0 = time.perf_counter()
     sims = qvecs @ vecs.T
     top = np.argsort(-sims, axis=1)[:, : args.depth]
     first_stage_ms = (time.perf_counter() - t0) * 1000 / len(qids)
     candidates = {q: [doc_ids[i] for i in top[n]] for n, q in enumerate(qids)}
-    base_ndcg = {q: ndcg_at_10(candidates[q], qrels[q]) for q in qids}
+    base_ndcg = {q: ndcg(candidates[q], qrels[q]) for q in qids}
 
     default = settings.rerank.default_method
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -176,7 +147,7 @@ def main() -> None:
         scores = []
         for q in ids:
             order = np.argsort(-np.asarray(results[q][0]), kind="stable")
-            scores.append(ndcg_at_10([candidates[q][i] for i in order], qrels[q]))
+            scores.append(ndcg([candidates[q][i] for i in order], qrels[q]))
         timed = [q for q in ids if not math.isnan(results[q][1])]
         seconds = sum(results[q][1] for q in timed)
         pairs = sum(len(candidates[q]) for q in timed)

@@ -1,7 +1,7 @@
 """Retrieval quality and speed: Quiver's retrieval library and MCP server against the raw stack
 (sentence-transformers + pymilvus with default settings), in the same run.
 
-    python bench/retrieval.py --data ../shared/data/beir_scifact --split train [--limit-queries N]
+    python -m bench.retrieval --data ../shared/data/beir_scifact --split train [--limit-queries N]
 
 Prints one JSON line per result (figures only; progress on stderr):
 
@@ -28,78 +28,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import json
 import os
 import random
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from bench.common import SHARED_DATA, doc_text, emit, load_beir, log, ndcg, recall
+from protocol_tests.harness import http_server, stdio_client
+from servers.core.models import embedder
+from servers.core.settings import Settings, load_settings
+from servers.retrieval import manage
+from servers.retrieval.ingest import embed_input, ingest
+from servers.retrieval.search import Searcher
+from servers.retrieval.store import close_stores, get_store
 
-from servers.core.models import embedder  # noqa: E402
-from servers.core.settings import Settings, load_settings  # noqa: E402
-from servers.eval.retrieval import Metric, score_query  # noqa: E402
-from servers.retrieval import manage  # noqa: E402
-from servers.retrieval.ingest import embed_input, ingest  # noqa: E402
-from servers.retrieval.search import Searcher  # noqa: E402
-from servers.retrieval.store import close_stores, get_store  # noqa: E402
-
-QUIVER = str(REPO / ".venv" / "bin" / "quiver")
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def emit(obj: dict[str, Any]) -> None:
-    print(json.dumps(obj), flush=True)
-
-
-# ------------------------------------------------------------ data and metrics
-
-def load_beir(folder: Path, split: str, limit: int | None) -> tuple[dict, dict, dict]:
-    corpus = {}
-    with (folder / "corpus.jsonl").open(encoding="utf-8") as fh:
-        for line in fh:
-            d = json.loads(line)
-            corpus[str(d["_id"])] = (d.get("title") or "", d.get("text") or "")
-    queries = {}
-    with (folder / "queries.jsonl").open(encoding="utf-8") as fh:
-        for line in fh:
-            q = json.loads(line)
-            queries[str(q["_id"])] = q["text"]
-    qrels: dict[str, dict[str, int]] = {}
-    with (folder / "qrels" / f"{split}.tsv").open(encoding="utf-8") as fh:
-        next(fh)
-        for line in fh:
-            qid, did, score = line.rstrip("\n").split("\t")
-            if int(score) > 0:
-                qrels.setdefault(qid, {})[did] = int(score)
-    ids = [q for q in queries if q in qrels]
-    if limit:
-        ids = ids[:limit]
-    return corpus, {q: queries[q] for q in ids}, {q: qrels[q] for q in ids}
-
-
-def ndcg(ranked: list[str], rels: dict[str, int], k: int = 10) -> float:
-    return score_query(ranked, rels, [Metric("ndcg", k)])[f"ndcg@{k}"]
-
-
-def recall(ranked: list[str], rels: dict[str, int], k: int = 100) -> float:
-    return score_query(ranked, rels, [Metric("recall", k)])[f"recall@{k}"]
-
+# ------------------------------------------------------------ metrics
 
 def quality_line(system: str, mode: str, runs: dict[str, list[str]], qrels: dict, **extra: Any) -> dict:
     n = len(runs)
@@ -183,7 +132,7 @@ def raw_quality(args: argparse.Namespace, corpus: dict, queries: dict, qrels: di
         if client.has_collection(name):
             client.drop_collection(name)
         log(f"raw: encoding {len(ids)} documents with SentenceTransformer.encode")
-        docs = [f"{corpus[i][0]} {corpus[i][1]}".strip() for i in ids]
+        docs = [doc_text(*corpus[i]) for i in ids]
         start = time.perf_counter()
         vectors = model.encode(docs, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
         encode_s = time.perf_counter() - start
@@ -293,32 +242,6 @@ def grow_synthetic(settings: Settings, target: int, dim: int) -> None:
     log(f"latency: {target - have} synthetic chunks added in {time.perf_counter() - start:.1f}s")
 
 
-@contextlib.contextmanager
-def http_server(root: Path) -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen(
-        [QUIVER, "serve", "retrieval", "--transport", "http", "--port", str(port), "--root", str(root),
-         "--data-dir", str(root / "data")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    import httpx
-
-    try:
-        for _ in range(600):
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 async def mcp_latency(client_factory: Any, queries: list[str], modes: list[str]) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
     async with client_factory() as client:
@@ -336,8 +259,6 @@ async def mcp_latency(client_factory: Any, queries: list[str], modes: list[str])
 
 
 def latency(args: argparse.Namespace, queries: list[str], work: Path, model: Any) -> None:
-    from mcp import Client, StdioServerParameters
-
     root = work / "latency"
     settings = quiver_settings(root)
     dim = int(model.get_embedding_dimension())
@@ -383,21 +304,12 @@ def latency(args: argparse.Namespace, queries: list[str], work: Path, model: Any
         emit_latency("raw_encode_plus_pymilvus", "dense", scale, encode_search)
         emit_latency("raw_pymilvus_search_only", "bm25", scale, bm25)
         # MCP over stdio
-        params = StdioServerParameters(command=QUIVER, args=["serve", "retrieval", "--transport", "stdio", "--root",
-                                                             str(root), "--data-dir", str(root / "data")])
-        res = asyncio.run(mcp_latency(partial(Client, params, read_timeout_seconds=600), qs, modes))
+        res = asyncio.run(mcp_latency(partial(stdio_client, "retrieval", root), qs, modes))
         for mode, samples in res.items():
             emit_latency("quiver_mcp_stdio", mode, scale, samples)
         # MCP over streamable HTTP
-        import httpx2
-        from mcp.client.streamable_http import streamable_http_client
-
-        with http_server(root) as url:
-            def factory() -> Any:
-                http = httpx2.AsyncClient(timeout=httpx2.Timeout(600, read=600))
-                return Client(streamable_http_client(url, http_client=http), read_timeout_seconds=600)
-
-            res = asyncio.run(mcp_latency(factory, qs, modes))
+        with http_server("retrieval", root) as server:
+            res = asyncio.run(mcp_latency(partial(server.client, server.url()), qs, modes))
         for mode, samples in res.items():
             emit_latency("quiver_mcp_http", mode, scale, samples)
 
@@ -412,7 +324,7 @@ def emit_latency(system: str, mode: str, chunks: int, samples: list[float]) -> N
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "beir_scifact")
+    parser.add_argument("--data", type=Path, default=SHARED_DATA / "beir_scifact")
     parser.add_argument("--split", default="train")
     parser.add_argument("--limit-queries", type=int, default=None)
     parser.add_argument("--limit-docs", type=int, default=None, help="use only the first N documents (quick runs)")

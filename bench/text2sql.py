@@ -1,6 +1,6 @@
 """Text-to-SQL execution accuracy on a defog-style folder, plus the oracle check of the harness.
 
-    python bench/text2sql.py --data ../shared/data/text2sql --limit 12 --candidates 1 5
+    python -m bench.text2sql --data ../shared/data/text2sql --limit 12 --candidates 1 5
 
 The folder holds ``questions.csv`` (db_name, query_category, query = acceptable gold queries
 separated by ';', question, instructions), ``databases/<db>.sqlite`` and optionally
@@ -28,34 +28,27 @@ import csv
 import json
 import sqlite3
 import statistics
-import sys
 import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import sqlglot
+from sqlglot import exp
 
-import sqlglot  # noqa: E402
-from sqlglot import exp  # noqa: E402
-
-from servers.core.errors import QuiverError  # noqa: E402
-from servers.core.settings import load_settings  # noqa: E402
-from servers.eval.text2sql import orders_output as ordered  # noqa: E402
-from servers.eval.text2sql import results_match, split_gold  # noqa: E402
-from servers.text2sql import operations as ops  # noqa: E402
-from servers.text2sql.database import Database  # noqa: E402
-from servers.text2sql.pipeline import PipelineOptions, TextToSql  # noqa: E402
-from servers.text2sql.prompting import STOP, extract_sql  # noqa: E402
-from servers.text2sql.schema import load_descriptions  # noqa: E402
+from bench.common import emit, log
+from servers.core.errors import QuiverError
+from servers.core.settings import load_settings
+from servers.eval.text2sql import orders_output as ordered
+from servers.eval.text2sql import results_match, split_gold
+from servers.text2sql import operations as ops
+from servers.text2sql.database import Database
+from servers.text2sql.pipeline import PipelineOptions, TextToSql
+from servers.text2sql.prompting import STOP, extract_sql
+from servers.text2sql.schema import load_descriptions
 
 BIG = 100_000  # rows fetched for comparison
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def norm(value: Any) -> Any:
@@ -116,10 +109,6 @@ def pct(values: list[float], q: float) -> float:
         return 0.0
     values = sorted(values)
     return round(values[min(len(values) - 1, int(q * len(values)))], 3)
-
-
-def emit(record: dict) -> None:
-    print(json.dumps(record), flush=True)
 
 
 # Held-out questions on the demo shop database (none is in its seeded example store).

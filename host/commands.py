@@ -1,4 +1,4 @@
-"""`quiver ask`, `quiver chat` and `quiver demo`: registered on the lead's parser by ``host.cli``."""
+"""`quiver ask`, `quiver chat` and `quiver demo`: added to the servers' CLI by ``host.cli``."""
 
 from __future__ import annotations
 
@@ -6,18 +6,22 @@ import argparse
 import concurrent.futures
 import contextlib
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
-import anyio.to_thread
 
 from host.backends import ChatBackend, make_backend
+from host.backends.base import ToolInfo
 from host.config import ServerSpec, resolve_servers
-from host.connections import Hub, ToolInfo
+from host.connections import Hub
+from host.events import ErrorEvent
 from host.loop import Agent
 from host.render import JsonRenderer, RichRenderer
+from servers.core.boundary import in_thread
 from servers.core.settings import Settings
+
+Renderer = JsonRenderer | RichRenderer
 
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
@@ -95,34 +99,32 @@ async def open_session(
         loading = pool.submit(make_backend, settings) if backend is None else None
         log_dir = None if verbose else settings.data_path / "host" / "logs"
         async with Hub(specs, log_dir=log_dir) as hub:
-            chosen = backend if loading is None else await anyio.to_thread.run_sync(loading.result)
+            chosen = backend if loading is None else await in_thread(loading.result)
             yield hub, chosen
 
 
-def _renderer(args: argparse.Namespace) -> JsonRenderer | RichRenderer:
+def _renderer(args: argparse.Namespace) -> Renderer:
     return JsonRenderer() if getattr(args, "json", False) else RichRenderer()
 
 
-def _report_errors(hub: Hub, renderer: JsonRenderer | RichRenderer) -> None:
-    from host.events import ErrorEvent
-
+def _report_errors(hub: Hub, renderer: Renderer) -> None:
     for message in hub.errors.values():
         renderer.event(ErrorEvent(message=message))
 
 
-def console_approver(renderer: JsonRenderer | RichRenderer):  # noqa: ANN201 - returns an async callable
+def console_approver(renderer: Renderer):  # noqa: ANN201 - returns an async callable
     from rich.prompt import Confirm
 
     async def approve(tool: ToolInfo, arguments: Any) -> bool:
         if isinstance(renderer, JsonRenderer) or not sys.stdin.isatty():
             return False
         question = f"Allow [bold]{tool.name}[/bold] ({tool.server}) with {arguments}?"
-        return await anyio.to_thread.run_sync(lambda: Confirm.ask(question, default=False))
+        return await in_thread(Confirm.ask, question, default=False)
 
     return approve
 
 
-async def run_question(agent: Agent, question: str, renderer: JsonRenderer | RichRenderer) -> str:
+async def run_question(agent: Agent, question: str, renderer: Renderer) -> str:
     answer = ""
     async for event in agent.run(question):
         renderer.event(event)
@@ -131,7 +133,8 @@ async def run_question(agent: Agent, question: str, renderer: JsonRenderer | Ric
     return answer
 
 
-def ask_command(args: argparse.Namespace, settings: Settings) -> int:
+def _interactive(args: argparse.Namespace, settings: Settings, converse: Callable[[Agent, Renderer], Awaitable[int]]) -> int:
+    """Start the servers and the model, then ``converse`` with an agent that asks the console for approvals."""
     apply_flags(args, settings)
     renderer = _renderer(args)
 
@@ -140,35 +143,36 @@ def ask_command(args: argparse.Namespace, settings: Settings) -> int:
             _report_errors(hub, renderer)
             agent = Agent(hub, backend, settings, approver=console_approver(renderer),
                           on_token=renderer.token if renderer.streaming else None)
-            answer = await run_question(agent, " ".join(args.question), renderer)
-        return 0 if answer.strip() else 1
+            return await converse(agent, renderer)
 
     return anyio.run(main)
+
+
+def ask_command(args: argparse.Namespace, settings: Settings) -> int:
+    async def ask(agent: Agent, renderer: Renderer) -> int:
+        answer = await run_question(agent, " ".join(args.question), renderer)
+        return 0 if answer.strip() else 1
+
+    return _interactive(args, settings, ask)
 
 
 def chat_command(args: argparse.Namespace, settings: Settings) -> int:
-    apply_flags(args, settings)
-    renderer = _renderer(args)
-
-    async def main() -> int:
-        async with open_session(settings, args.server, verbose=args.verbose) as (hub, backend):
-            _report_errors(hub, renderer)
-            if isinstance(renderer, RichRenderer):
-                renderer.console.print(f"[bold]quiver chat[/bold] — {len(hub.tools)} tools from "
-                                       f"{len(hub.connections)} servers, model {backend.name}. Empty line or Ctrl-D quits.")
-            agent = Agent(hub, backend, settings, approver=console_approver(renderer),
-                          on_token=renderer.token if renderer.streaming else None)
-            while True:
-                try:
-                    line = await anyio.to_thread.run_sync(lambda: input("you> "))
-                except EOFError:
-                    break
-                if not line.strip():
-                    break
-                await run_question(agent, line.strip(), renderer)
+    async def chat(agent: Agent, renderer: Renderer) -> int:
+        if isinstance(renderer, RichRenderer):
+            renderer.console.print(f"[bold]quiver chat[/bold] — {len(agent.hub.tools)} tools from "
+                                   f"{len(agent.hub.connections)} servers, model {agent.backend.name}. "
+                                   "Empty line or Ctrl-D quits.")
+        while True:
+            try:
+                line = await in_thread(input, "you> ")
+            except EOFError:
+                break
+            if not line.strip():
+                break
+            await run_question(agent, line.strip(), renderer)
         return 0
 
-    return anyio.run(main)
+    return _interactive(args, settings, chat)
 
 
 def demo_command(args: argparse.Namespace, settings: Settings) -> int:

@@ -10,14 +10,14 @@ Two formats are read:
   ``auto_approve``.
 
 With no file, Quiver's own servers (the registry) are the default set, each started as
-``python -m host.cli serve NAME --transport stdio`` with the host's effective settings.
+``python -m servers serve NAME --transport stdio`` with the host's effective settings in its
+environment (``$QUIVER_SETTINGS_JSON``, see :func:`servers.core.settings.child_environment`).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
-import os
 import re
 import sys
 import tomllib
@@ -26,8 +26,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from servers.core.errors import ConfigError
-from servers.core.settings import Settings
+from servers.core.errors import ConfigError, validation_message
+from servers.core.registry import server_names
+from servers.core.settings import Settings, child_environment
 
 
 class ServerSpec(BaseModel):
@@ -112,9 +113,7 @@ def parse_servers(tree: dict[str, Any], source: str = "config") -> list[ServerSp
         try:
             specs.append(ServerSpec.model_validate(_normalize(name, raw)))
         except ValidationError as exc:
-            first = exc.errors()[0]
-            loc = ".".join(str(p) for p in first["loc"]) or "entry"
-            raise ConfigError(f"{source}: server '{name}' key '{loc}': {first['msg']}") from exc
+            raise ConfigError(f"{source}: server '{name}' key {validation_message(exc)}") from exc
     return specs
 
 
@@ -131,55 +130,16 @@ def load_server_file(path: str | Path) -> list[ServerSpec]:
     return parse_servers(tree, str(file))
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value if v is not None) + "]"
-    if isinstance(value, dict):
-        items = (f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items() if v is not None)
-        return "{ " + ", ".join(items) + " }"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
-
-
-def settings_to_toml(settings: Settings) -> str:
-    """The effective settings as TOML (what child servers load with ``--config``)."""
-    data = settings.model_dump()
-    data["data_dir"] = str(settings.data_path)
-    data["roots"] = [str(p) for p in settings.root_paths()]  # checked here: '.' from / or ~ is refused
-    top = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict) and v is not None]
-    sections = []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            lines = [f"{k} = {_toml_value(v)}" for k, v in value.items() if v is not None]
-            sections.append(f"[{key}]\n" + "\n".join(lines))
-    return "\n".join(top) + "\n\n" + "\n\n".join(sections) + "\n"
-
-
-def effective_config_file(settings: Settings) -> Path:
-    """Write the effective settings where child servers can read them; returns the file."""
-    folder = settings.data_path / "host"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"settings-{os.getpid()}.toml"
-    path.write_text(settings_to_toml(settings), encoding="utf-8")
-    return path
-
-
 def quiver_servers(settings: Settings, names: list[str] | None = None) -> list[ServerSpec]:
     """Quiver's own servers as stdio subprocesses sharing this host's settings."""
-    from servers.core.registry import server_names
-
-    config = effective_config_file(settings)
+    env = child_environment(settings)
     chosen = names or server_names()
     return [
         ServerSpec(
             name=name,
             command=sys.executable,
-            args=["-m", "host.cli", "serve", name, "--transport", "stdio", "--config", str(config)],
+            args=["-m", "servers", "serve", name, "--transport", "stdio"],
+            env=env,
             inherit_env=True,
             timeout_s=settings.host.tool_timeout_s,
             startup_timeout_s=settings.host.startup_timeout_s,

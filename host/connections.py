@@ -30,29 +30,12 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from host.backends.base import ToolInfo
 from host.config import ServerSpec
 
 log = logging.getLogger("quiver.host")
 
 MAX_LIST_PAGES = 100
-
-
-@dataclass
-class ToolInfo:
-    """A tool as the model sees it: ``name`` is unique across all connected servers."""
-
-    name: str
-    server: str
-    remote_name: str
-    description: str
-    input_schema: dict[str, Any]
-    output_schema: dict[str, Any] | None = None
-
-    def openai_tool(self) -> dict[str, Any]:
-        return {
-            "type": "function",
-            "function": {"name": self.name, "description": self.description, "parameters": self.input_schema},
-        }
 
 
 @dataclass

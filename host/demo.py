@@ -24,8 +24,12 @@ from host.commands import open_session, run_question
 from host.config import quiver_servers
 from host.connections import Hub
 from host.events import ErrorEvent
-from host.loop import Agent
+from host.loop import Agent, AnswerPrompt
 from host.render import JsonRenderer, RichRenderer
+from host.steps import Observation
+from host.tools import ToolView
+from servers.core.models import embed
+from servers.core.registry import server_names
 from servers.core.settings import Settings
 
 KB = "quiver_docs"
@@ -101,13 +105,12 @@ def passage_sentences(passages: list[dict[str, Any]], limit: int = 40) -> list[s
     return list(dict.fromkeys(options))[:limit]
 
 
-def demo_answer(
-    question: str, observations: list[tuple[str, Any, str]]
-) -> tuple[list[dict[str, Any]], dict[str, Any] | None] | None:
+def demo_answer(question: str, observations: list[Observation]) -> AnswerPrompt | None:
     """The answer step: for retrieval, the model picks the passage sentence that answers the
     question (decoding constrained to those sentences, each with its citation: grounded by
     construction); for SQL, it phrases the query result."""
-    for name, structured, _text in observations:
+    for seen in observations:
+        name, structured = seen.name, seen.structured
         if name == "kb_context" and isinstance(structured, dict) and structured.get("passages"):
             passages = structured["passages"]
             block = "\n\n".join(f"[{i}] {p.get('text', '').strip()}" for i, p in enumerate(passages, 1))
@@ -116,17 +119,19 @@ def demo_answer(
             options = passage_sentences(passages)
             fmt = ({"type": "structural_tag", "format": {"type": "or", "elements": [
                 {"type": "const_string", "value": o} for o in options]}} if options else None)
-            return messages, fmt
+            return AnswerPrompt(messages, fmt)
         if name == "text_to_sql" and isinstance(structured, dict) and not structured.get("sql"):
             why = structured.get("message") or "no valid SQL was found"
-            return [{"role": "system", "content": "Tell the user in one sentence that the database could not answer."},
-                    {"role": "user", "content": f"Question: {question}\nThe SQL tool failed: {why}"}], None
+            return AnswerPrompt([
+                {"role": "system", "content": "Tell the user in one sentence that the database could not answer."},
+                {"role": "user", "content": f"Question: {question}\nThe SQL tool failed: {why}"}])
         if name == "text_to_sql" and isinstance(structured, dict) and structured.get("sql"):
             result = structured.get("result") or {}
             rows = (result.get("rows") or [])[:10]
-            return [{"role": "system", "content": SQL_SYSTEM},
-                    {"role": "user", "content": f"Question: {question}\nSQL: {structured['sql']}\n"
-                                                f"Columns: {result.get('columns')}\nRows: {rows}"}], None
+            return AnswerPrompt([
+                {"role": "system", "content": SQL_SYSTEM},
+                {"role": "user", "content": f"Question: {question}\nSQL: {structured['sql']}\n"
+                                            f"Columns: {result.get('columns')}\nRows: {rows}"}])
     return None
 
 
@@ -145,8 +150,6 @@ def demo_settings(settings: Settings) -> Settings:
 
 
 async def _demo(args: argparse.Namespace, settings: Settings, renderer: JsonRenderer | RichRenderer) -> int:
-    from servers.core.registry import server_names
-
     available = [n for n in DEMO_TOOLS if n in server_names()]
     if "retrieval" not in available:
         renderer.event(ErrorEvent(message="the retrieval server is not installed; the demo needs it"))
@@ -174,9 +177,11 @@ async def _demo(args: argparse.Namespace, settings: Settings, renderer: JsonRend
         for question in questions:
             _say(renderer, f"\nQ: {question}", "bold magenta")
             # the host passes the user's question to the retrieval/SQL tools verbatim: the model only picks the tool
-            pinned = {"kb": KB, "database": DATABASE, "top_k": 3, "question": question}
-            agent = Agent(hub, backend, settings, system_prompt=SYSTEM, pinned=pinned, only_tools=only, slim_schemas=True,
-                          tool_notes=TOOL_NOTES, answer_builder=demo_answer, on_token=renderer.token if renderer.streaming else None)
+            view = ToolView(settings.host.preselect_tools, embed=lambda texts: embed(texts, settings), only=only,
+                            notes=TOOL_NOTES, pinned={"kb": KB, "database": DATABASE, "top_k": 3, "question": question},
+                            slim=True)
+            agent = Agent(hub, backend, settings, system_prompt=SYSTEM, tool_view=view, answer_step=demo_answer,
+                          on_token=renderer.token if renderer.streaming else None)
             answer = await run_question(agent, question, renderer)
             answered += bool(answer.strip())
         _say(renderer, f"\n{answered}/{len(questions)} questions answered; transcripts in "

@@ -13,12 +13,11 @@ from rich.panel import Panel
 from rich.text import Text
 
 from host.events import AnyEvent
+from servers.core.text import one_line
 
 
 def _short(value: Any, limit: int = 300) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return one_line(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str), limit)
 
 
 class JsonRenderer:

@@ -28,9 +28,9 @@ def free_port() -> int:
 
 
 def serve_args(name: str, workdir: Path, *extra: str, roots: list[Path] | None = None) -> list[str]:
-    """`quiver serve NAME` with data in ``workdir/data``, reading ``roots`` (default: ``workdir``)."""
+    """`python -m servers serve NAME` with data in ``workdir/data``, reading ``roots`` (default: ``workdir``)."""
     flags = [arg for root in ([workdir] if roots is None else roots) for arg in ("--root", str(root))]
-    return ["-m", "host.cli", "serve", name, *flags, "--data-dir", str(workdir / "data"), *extra]
+    return ["-m", "servers", "serve", name, *flags, "--data-dir", str(workdir / "data"), *extra]
 
 
 def stdio_params(
@@ -63,29 +63,27 @@ class HttpServer:
 
 
 @contextlib.contextmanager
-def http_server(name: str, workdir: Path, *, env: dict[str, str] | None = None, extra: tuple[str, ...] = ()) -> Iterator[HttpServer]:
-    """Run `quiver serve NAME --transport http` on a free loopback port until the block ends."""
-    port = free_port()
-    log = workdir / f"http-{name}-{port}.log"
-    workdir.mkdir(parents=True, exist_ok=True)
+def serve_http(command: list[str], port: int, log: Path, *, env: dict[str, str] | None = None,
+               name: str = "server") -> Iterator[HttpServer]:
+    """Run ``command`` (an HTTP server listening on 127.0.0.1:``port``) until the block ends; ready once
+    ``GET /healthz`` gets any HTTP answer. Its output goes to ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, *serve_args(name, workdir, "--transport", "http", "--port", str(port), *extra)],
-            cwd=REPO, env={**os.environ, **(env or {})}, stdout=sink, stderr=subprocess.STDOUT,
-        )
+        process = subprocess.Popen(command, cwd=REPO, env={**os.environ, **(env or {})}, stdout=sink,
+                                   stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"server {name} exited early:\n{log.read_text()[-3000:]}")
+                raise RuntimeError(f"{name} exited early:\n{log.read_text()[-3000:]}")
             try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
+                httpx.get(f"{base}/healthz", timeout=2)
+                break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"server {name} did not start:\n{log.read_text()[-3000:]}")
+                raise RuntimeError(f"{name} did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)
         yield HttpServer(base, process, log)
     finally:
@@ -95,3 +93,11 @@ def http_server(name: str, workdir: Path, *, env: dict[str, str] | None = None, 
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def http_server(name: str, workdir: Path, *, env: dict[str, str] | None = None,
+                extra: tuple[str, ...] = ()) -> contextlib.AbstractContextManager[HttpServer]:
+    """Run `quiver serve NAME --transport http` on a free loopback port until the block ends."""
+    port = free_port()
+    command = [sys.executable, *serve_args(name, workdir, "--transport", "http", "--port", str(port), *extra)]
+    return serve_http(command, port, workdir / f"http-{name}-{port}.log", env=env, name=f"server {name}")

@@ -1,6 +1,7 @@
 """Every registered server, over stdio and streamable HTTP, driven by the SDK's real client.
 
-A server joins by being listed in servers/core/registry.py; no test code is added here.
+A server joins by being listed in servers/core/registry.py and adding its example calls as one file,
+protocol_tests/examples/NAME.py; no test code is added here.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
+from protocol_tests.examples import concurrent_call, examples
 from protocol_tests.harness import REPO, HttpServer, serve_args, stdio_client
-from servers.core.registry import concurrent_example, protocol_examples, server_names
+from servers.core.registry import server_names
 
 NAMES = server_names()
 LEGACY = "legacy"
@@ -53,8 +55,8 @@ def _check_tool_schemas(tools: list[Any]) -> dict[str, Any]:
 
 async def _run_examples(client: Client, name: str, workdir: Path) -> None:
     tools = _check_tool_schemas(await _all_tools(client))
-    calls = protocol_examples(name, workdir)
-    assert {tool for tool, _ in calls} == set(tools), "protocol_examples must call every tool"
+    calls = examples(name, workdir)
+    assert {tool for tool, _ in calls} == set(tools), f"protocol_tests/examples/{name}.py must call every tool"
     for tool, args in calls:
         result = await client.call_tool(tool, args)
         text = " ".join(getattr(c, "text", "") for c in result.content)
@@ -215,7 +217,7 @@ def test_http_guards(name: str, http_servers: Callable[[str], tuple[HttpServer, 
 @pytest.mark.parametrize("name", NAMES)
 def test_http_twenty_concurrent_clients(name: str, http_servers: Callable[[str], tuple[HttpServer, Path]]) -> None:
     server, workdir = http_servers(name)
-    tool, args = concurrent_example(name, workdir / "concurrent")
+    tool, args = concurrent_call(name, workdir / "concurrent")
 
     async def one() -> bool:
         async with server.client(server.url()) as client:

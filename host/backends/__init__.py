@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 
 from host.backends.base import ChatBackend, ModelTurn, ToolCall
+from host.backends.local import LocalBackend
+from host.backends.openai_compat import OpenAIBackend
+from servers.core.endpoint import EndpointClient
+from servers.core.models import causal_lm
 from servers.core.settings import Settings
 
 __all__ = ["ChatBackend", "ModelTurn", "ToolCall", "make_backend"]
@@ -20,13 +24,8 @@ def make_backend(
     """The endpoint backend when an endpoint is given or configured, else the local model."""
     url = endpoint or settings.models.endpoint
     if url:
-        from host.backends.openai_compat import OpenAIBackend
-
         key = os.environ.get(settings.models.endpoint_api_key_env)
-        return OpenAIBackend(url, model or settings.models.endpoint_model, key)
-    from host.backends.local import LocalBackend
-    from servers.core.models import causal_lm
-
+        return OpenAIBackend(EndpointClient(url, model or settings.models.endpoint_model, key))
     lm = causal_lm(model, settings)
     use = settings.host.constrained if constrained is None else constrained
     return LocalBackend(lm, constrained=use, dialect=settings.host.dialect)

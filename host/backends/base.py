@@ -1,4 +1,5 @@
-"""What every chat backend returns, and the interface the loop calls."""
+"""The types chat backends exchange with the loop: tools offered, calls and turns returned,
+and the :class:`ChatBackend` interface."""
 
 from __future__ import annotations
 
@@ -6,10 +7,7 @@ import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
-
-if TYPE_CHECKING:
-    from host.connections import ToolInfo
+from typing import Any, Literal, Protocol
 
 ToolChoice = Literal["auto", "required", "none"]
 TokenCallback = Callable[[str], None]
@@ -19,6 +17,24 @@ _ids = itertools.count(1)
 
 def new_call_id() -> str:
     return f"call_{next(_ids)}"
+
+
+@dataclass
+class ToolInfo:
+    """A tool as the model sees it: ``name`` is unique across all connected servers."""
+
+    name: str
+    server: str
+    remote_name: str
+    description: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any] | None = None
+
+    def openai_tool(self) -> dict[str, Any]:
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.input_schema},
+        }
 
 
 @dataclass
@@ -55,7 +71,11 @@ class ModelTurn:
 
 
 class ChatBackend(Protocol):
-    """Generates one assistant turn; called from a worker thread by the loop."""
+    """Generates one assistant turn; called from a worker thread by the loop.
+
+    ``response_format`` (an xgrammar structural tag) asks for a turn without tools whose text
+    matches it; a backend that cannot enforce one (a remote endpoint) generates freely.
+    """
 
     name: str
     constrained: bool
@@ -69,4 +89,5 @@ class ChatBackend(Protocol):
         max_new_tokens: int = 256,
         temperature: float = 0.0,
         on_token: TokenCallback | None = None,
+        response_format: dict[str, Any] | None = None,
     ) -> ModelTurn: ...

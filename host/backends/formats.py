@@ -19,8 +19,7 @@ import json
 import re
 from typing import Any, Literal
 
-from host.backends.base import ToolCall, new_call_id
-from host.connections import ToolInfo
+from host.backends.base import ToolCall, ToolInfo, new_call_id
 
 Dialect = Literal["smol", "hermes", "json"]
 

@@ -14,19 +14,25 @@ from typing import Any
 
 import httpx
 
-from host.backends.base import ModelTurn, TokenCallback, ToolCall, ToolChoice, new_call_id
-from host.connections import ToolInfo
-from servers.core.generate import EndpointError, EndpointGenerator
+from host.backends.base import ModelTurn, TokenCallback, ToolCall, ToolChoice, ToolInfo, new_call_id
+from servers.core.endpoint import EndpointClient, EndpointError
 
 
-class OpenAIBackend(EndpointGenerator):
+class OpenAIBackend:
     """Chat completions with tools through an OpenAI-compatible HTTP endpoint.
 
     Connection, authentication, model discovery and errors come from the core
-    :class:`EndpointGenerator`; this class adds streamed tool calling.
+    :class:`EndpointClient`; this class adds streamed tool calling.
     """
 
     constrained = False  # the server decides (vLLM applies its own guided decoding for tool_choice)
+
+    def __init__(self, client: EndpointClient) -> None:
+        self.client = client
+
+    @property
+    def name(self) -> str:
+        return self.client.name
 
     def complete(
         self,
@@ -37,9 +43,12 @@ class OpenAIBackend(EndpointGenerator):
         max_new_tokens: int = 256,
         temperature: float = 0.0,
         on_token: TokenCallback | None = None,
+        response_format: dict[str, Any] | None = None,
     ) -> ModelTurn:
+        """One streamed turn. ``response_format`` (an xgrammar structural tag) is not sent: endpoints
+        differ in what they accept, so the turn is generated freely."""
         payload: dict[str, Any] = {
-            "model": self._model_id(),
+            "model": self.client.model_id(),
             "messages": messages,
             "max_tokens": max_new_tokens,
             "temperature": temperature,
@@ -49,18 +58,11 @@ class OpenAIBackend(EndpointGenerator):
         if tools and tool_choice != "none":
             payload["tools"] = [t.openai_tool() for t in tools]
             payload["tool_choice"] = tool_choice
-        url = self.base_url + "/chat/completions"
         start = time.perf_counter()
-        try:
-            with self._client.stream("POST", url, json=payload) as response:
-                if response.status_code >= 400:
-                    body = " ".join(response.read().decode("utf-8", "replace").split())[:500]
-                    raise EndpointError(f"{url} answered HTTP {response.status_code}: {body}")
-                if "text/event-stream" not in response.headers.get("content-type", ""):
-                    return self._from_json(json.loads(response.read()), start)
-                return self._from_stream(response, start, on_token)
-        except httpx.HTTPError as exc:
-            raise EndpointError(f"cannot reach the chat endpoint {url} ({type(exc).__name__}: {exc})") from exc
+        with self.client.stream("/chat/completions", payload) as response:
+            if "text/event-stream" not in response.headers.get("content-type", ""):
+                return self._from_json(json.loads(response.read()), start)
+            return self._from_stream(response, start, on_token)
 
     def _from_stream(self, response: httpx.Response, start: float, on_token: TokenCallback | None) -> ModelTurn:
         text: list[str] = []

@@ -19,6 +19,7 @@ from servers.core.errors import ConfigError, InvalidInput
 from servers.core.registry import server_names
 from servers.core.roots import broad_root
 from servers.core.settings import Settings
+from servers.core.tomlwriter import toml_tables
 
 Client = Literal["cline", "codex", "claude", "cursor"]
 Transport = Literal["stdio", "http"]
@@ -32,7 +33,7 @@ def quiver_command() -> list[str]:
     if script.exists():
         return [str(script)]
     found = shutil.which("quiver")
-    return [found] if found else [sys.executable, "-m", "host.cli"]
+    return [found] if found else [sys.executable, "-m", "servers"]
 
 
 EXAMPLE_COMMAND = ["/path/to/quiver/.venv/bin/quiver"]
@@ -118,20 +119,6 @@ def build_config(
     return {"mcpServers": entries}
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(f"cannot write {type(value).__name__} as TOML")
-
-
 def render(
     client: str, transport: str, settings: Settings, config_path: Path | None = None, *, example: bool = False,
     roots: Sequence[str] | None = None,
@@ -140,11 +127,8 @@ def render(
     config = build_config(client, transport, settings, config_path, example=example, roots=roots)
     if client != "codex":
         return json.dumps(config, indent=2) + "\n"
-    lines = ["# Quiver MCP servers for Codex: paste into $CODEX_HOME/config.toml (default ~/.codex/config.toml)"]
-    for name, entry in config["mcp_servers"].items():
-        lines += ["", f"[mcp_servers.{name}]"]
-        lines += [f"{key} = {_toml_value(value)}" for key, value in entry.items()]
-    return "\n".join(lines) + "\n"
+    tables = {f"mcp_servers.{name}": entry for name, entry in config["mcp_servers"].items()}
+    return toml_tables(tables, "Quiver MCP servers for Codex: paste into $CODEX_HOME/config.toml (default ~/.codex/config.toml)")
 
 
 EXAMPLE_FILES = {

@@ -12,19 +12,14 @@ import os
 import threading
 from typing import Any, Protocol, runtime_checkable
 
-import httpx
-import torch
-
-from servers.core.errors import ConfigError, InvalidInput, QuiverError
+from servers.core.decoding import decoder_for
+from servers.core.endpoint import EndpointClient, EndpointError
+from servers.core.errors import ConfigError, InvalidInput
 from servers.core.models import LoadedLM, causal_lm
-from servers.core.settings import Settings, load_settings
+from servers.core.settings import Settings
+from servers.core.text import truncate_at_stop
 
-# End-of-turn tokens of common chat formats (ChatML, Llama 3, Phi); generation stops at any of them.
-END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<|endoftext|>")
-
-
-class EndpointError(QuiverError):
-    """The configured generation endpoint failed or answered something unusable."""
+__all__ = ["EndpointClient", "EndpointError", "EndpointGenerator", "Generator", "LocalGenerator", "get_generator", "truncate_at_stop"]
 
 
 @runtime_checkable
@@ -59,52 +54,17 @@ def _check_args(messages: list[dict[str, Any]], max_new_tokens: int, temperature
         raise InvalidInput(f"n must be >= 1 (got {n})")
 
 
-def truncate_at_stop(text: str, stop: list[str] | None) -> str:
-    """Cut ``text`` at the earliest occurrence of any stop string."""
-    cut = len(text)
-    for s in stop or []:
-        if s:
-            i = text.find(s)
-            if i != -1:
-                cut = min(cut, i)
-    return text[:cut]
-
-
-class _StopOnStrings:
-    """A stopping criterion: a sequence is done once its new text contains a stop string."""
-
-    def __init__(self, tokenizer: Any, stop: list[str], prompt_len: int) -> None:
-        self.tokenizer = tokenizer
-        self.stop = [s for s in stop if s]
-        self.prompt_len = prompt_len
-        # enough trailing tokens to contain the longest stop string, plus slack
-        self.window = max((len(s) for s in self.stop), default=1) + 8
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        done = []
-        for row in input_ids:
-            tail = self.tokenizer.decode(row[self.prompt_len :][-self.window :], skip_special_tokens=True)
-            done.append(any(s in tail for s in self.stop))
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
-
-
 class LocalGenerator:
-    """Generation with a transformers causal LM held in this process."""
+    """Generation with a causal LM held in this process (the core decoding loop)."""
 
     def __init__(self, lm: LoadedLM) -> None:
         self.lm = lm
         self.name = lm.name
-        self._lock = threading.Lock()  # one generate() at a time: shared RNG state, bounded memory
-        tok = lm.tokenizer
-        vocab = tok.get_vocab()
-        ids = {tok.eos_token_id} if tok.eos_token_id is not None else set()
-        ids |= {vocab[t] for t in END_OF_TURN if t in vocab}
-        self._eos = sorted(ids)
-        self._pad = tok.pad_token_id if tok.pad_token_id is not None else (self._eos[0] if self._eos else 0)
+        self.decoder = decoder_for(lm)
 
     def prompt(self, messages: list[dict[str, Any]]) -> str:
         """The exact text the model sees (chat template with the generation prompt)."""
-        return self.lm.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return self.decoder.prompt(messages)
 
     def chat(
         self,
@@ -118,93 +78,24 @@ class LocalGenerator:
     ) -> list[str]:
         """``n`` completions (greedy when ``temperature == 0``), cut at the first stop string."""
         _check_args(messages, max_new_tokens, temperature, n)
-        from transformers import GenerationConfig, StoppingCriteriaList
-
-        tok = self.lm.tokenizer
-        enc = tok(self.prompt(messages), return_tensors="pt", add_special_tokens=False).to(self.lm.device)
-        prompt_len = enc["input_ids"].shape[1]
         sample = temperature > 0
-        config = GenerationConfig(
-            max_new_tokens=max_new_tokens,
-            do_sample=sample,
-            temperature=temperature if sample else None,
-            top_p=1.0 if sample else None,
-            top_k=0 if sample else None,
-            num_return_sequences=n if sample else 1,
-            eos_token_id=self._eos or None,
-            pad_token_id=self._pad,
+        out = self.decoder.decode(
+            self.prompt(messages), max_new_tokens=max_new_tokens, temperature=temperature,
+            n=n if sample else 1, seed=seed, stop=tuple(stop or ()),
         )
-        criteria = StoppingCriteriaList([_StopOnStrings(tok, stop, prompt_len)]) if stop else None
-        with self._lock, torch.inference_mode(), torch.random.fork_rng(devices=self._rng_devices()):
-            if seed is not None:
-                torch.manual_seed(seed)
-            out = self.lm.model.generate(
-                input_ids=enc["input_ids"],
-                attention_mask=enc.get("attention_mask"),
-                generation_config=config,
-                stopping_criteria=criteria,
-            )
-        texts = [truncate_at_stop(t, stop) for t in tok.batch_decode(out[:, prompt_len:], skip_special_tokens=True)]
+        texts = [truncate_at_stop(t, stop) for t in out.texts]
         return texts if sample else texts * n
-
-    def _rng_devices(self) -> list[int]:
-        if self.lm.device.startswith("cuda"):
-            return [torch.cuda.current_device()]
-        return []
 
 
 class EndpointGenerator:
     """Generation through an OpenAI-compatible ``/v1/chat/completions`` endpoint."""
 
-    def __init__(
-        self,
-        base_url: str,
-        model: str | None = None,
-        api_key: str | None = None,
-        timeout_s: float = 300.0,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        base = base_url.rstrip("/")
-        self.base_url = base if base.endswith("/v1") else base + "/v1"
-        self.model = model
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.Client(timeout=httpx.Timeout(timeout_s, connect=10.0), headers=headers, transport=transport)
+    def __init__(self, client: EndpointClient) -> None:
+        self.client = client
 
     @property
     def name(self) -> str:
-        return self.model or f"endpoint {self.base_url}"
-
-    def _request(self, method: str, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
-        url = self.base_url + path
-        try:
-            response = self._client.request(method, url, json=payload)
-        except httpx.TimeoutException as exc:
-            raise EndpointError(f"the generation endpoint {url} timed out ({exc}); retry, or use a smaller max_new_tokens") from exc
-        except httpx.HTTPError as exc:
-            raise EndpointError(
-                f"cannot reach the generation endpoint {url} ({type(exc).__name__}: {exc}); start the server "
-                "or fix models.endpoint in the config (unset it to generate with the local model)"
-            ) from exc
-        if response.status_code >= 400:
-            body = " ".join(response.text.split())[:500]
-            hint = "; check the API key (models.endpoint_api_key_env)" if response.status_code in (401, 403) else ""
-            raise EndpointError(f"the generation endpoint {url} answered HTTP {response.status_code}: {body}{hint}")
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise EndpointError(f"the generation endpoint {url} returned non-JSON: {response.text[:200]!r}") from exc
-        if not isinstance(data, dict):
-            raise EndpointError(f"the generation endpoint {url} returned {type(data).__name__}, expected a JSON object")
-        return data
-
-    def _model_id(self) -> str:
-        """The configured model, else the first one the endpoint lists (vLLM serves one)."""
-        if self.model is None:
-            models = self._request("GET", "/models").get("data") or []
-            if not models or not isinstance(models[0], dict) or "id" not in models[0]:
-                raise EndpointError(f"the endpoint {self.base_url} lists no models; set models.endpoint_model")
-            self.model = str(models[0]["id"])
-        return self.model
+        return self.client.name
 
     def chat(
         self,
@@ -218,10 +109,11 @@ class EndpointGenerator:
     ) -> list[str]:
         """``n`` completions from the endpoint; asks again if it returns fewer choices (Ollama ignores n)."""
         _check_args(messages, max_new_tokens, temperature, n)
+        base = self.client.base_url
         texts: list[str] = []
         while len(texts) < n:
             payload: dict[str, Any] = {
-                "model": self._model_id(),
+                "model": self.client.model_id(),
                 "messages": messages,
                 "max_tokens": max_new_tokens,
                 "temperature": temperature,
@@ -231,29 +123,28 @@ class EndpointGenerator:
                 payload["stop"] = stop
             if seed is not None:
                 payload["seed"] = seed + len(texts)
-            choices = self._request("POST", "/chat/completions", payload).get("choices")
+            choices = self.client.request("POST", "/chat/completions", payload).get("choices")
             if not isinstance(choices, list) or not choices:
-                raise EndpointError(f"the endpoint {self.base_url}/chat/completions returned no choices")
+                raise EndpointError(f"the endpoint {base}/chat/completions returned no choices")
             choices = sorted(choices, key=lambda c: c.get("index", 0) if isinstance(c, dict) else 0)
             for choice in choices:
                 try:
                     content = choice["message"]["content"]
                 except (KeyError, TypeError) as exc:
-                    raise EndpointError(f"the endpoint {self.base_url} returned a choice without message.content: {choice!r:.200}") from exc
+                    raise EndpointError(f"the endpoint {base} returned a choice without message.content: {choice!r:.200}") from exc
                 texts.append(truncate_at_stop(content or "", stop))
         return texts[:n]
 
     def close(self) -> None:
-        self._client.close()
+        self.client.close()
 
 
 _generators: dict[tuple[Any, ...], Generator] = {}
 _generators_lock = threading.Lock()
 
 
-def get_generator(settings: Settings | None = None) -> Generator:
+def get_generator(settings: Settings) -> Generator:
     """The configured generator (cached): the endpoint when ``models.endpoint`` is set, else the local LM."""
-    settings = settings if settings is not None else load_settings()
     m = settings.models
     if m.endpoint:
         if not m.endpoint.startswith(("http://", "https://")):
@@ -261,11 +152,12 @@ def get_generator(settings: Settings | None = None) -> Generator:
         key: tuple[Any, ...] = ("endpoint", m.endpoint, m.endpoint_model, m.endpoint_api_key_env)
         with _generators_lock:
             if key not in _generators:
-                _generators[key] = EndpointGenerator(m.endpoint, m.endpoint_model, os.environ.get(m.endpoint_api_key_env))
+                client = EndpointClient(m.endpoint, m.endpoint_model, os.environ.get(m.endpoint_api_key_env))
+                _generators[key] = EndpointGenerator(client)
             return _generators[key]
     lm = causal_lm(m.causal_lm, settings)  # cached by the model layer
     key = ("local", id(lm))
     with _generators_lock:
-        if key not in _generators:
+        if key not in _generators or getattr(_generators[key], "lm", None) is not lm:
             _generators[key] = LocalGenerator(lm)
         return _generators[key]

@@ -638,14 +638,24 @@ _stores: dict[Path, JobStore] = {}
 _stores_lock = threading.Lock()
 
 
-def job_store(root: Path | str, *, max_running: int = 1, monitor: bool = True, slot_devices: bool = False) -> JobStore:
-    """The process-wide store for ``root`` (opened once), with its monitor thread running when ``monitor``."""
+def job_store(
+    root: Path | str,
+    *,
+    max_running: int = 1,
+    monitor: bool = True,
+    slot_devices: bool = False,
+    kill_after_s: float | None = None,
+) -> JobStore:
+    """The process-wide store for ``root`` (opened once), with its monitor thread running when ``monitor``;
+    ``max_running`` and ``kill_after_s`` (when given) are applied to it on every call."""
     key = Path(root).expanduser().resolve()
     with _stores_lock:
         store = _stores.get(key)
         if store is None:
             store = _stores[key] = JobStore(key, max_running=max_running, slot_devices=slot_devices)
         store.max_running = max_running
+        if kill_after_s is not None:
+            store.kill_after_s = kill_after_s
     if monitor:
         store.start_monitor()
     return store

@@ -7,6 +7,9 @@ unless ``models.device`` / ``models.dtype`` force them. A GGUF is dequantized
 once and saved to the cache folder (``models.cache_dir``, default
 ``DATA_DIR/models``); later loads read that copy. Every failure to find or load
 a model raises :class:`NotFound` or :class:`ConfigError` naming what was tried.
+
+torch and the model libraries are imported on first use, so importing this module is cheap:
+packages import it at the top. :func:`embed` is the one way text becomes vectors.
 """
 
 from __future__ import annotations
@@ -27,12 +30,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import torch
+import numpy as np
 
 from servers.core.errors import ConfigError, NotFound
-from servers.core.settings import Settings, load_settings
+from servers.core.settings import Settings
+from servers.core.text import one_line
 
 if TYPE_CHECKING:
+    import torch
     from sentence_transformers import CrossEncoder, SentenceTransformer
 
 log = logging.getLogger(__name__)
@@ -81,8 +86,8 @@ class ModelSource:
     """Where a model name resolved to."""
 
     name: str  # what the caller asked for
-    kind: Literal["folder", "gguf", "hub"]
-    location: str  # folder path, .gguf file path, or hub id
+    kind: Literal["folder", "gguf", "hub", "adapter"]
+    location: str  # folder path, .gguf file path, hub id, or a LoRA adapter folder
 
     @property
     def path(self) -> Path:
@@ -105,6 +110,8 @@ class LoadedLM:
 
 def select_device(pref: str = "auto") -> str:
     """``auto`` → cuda, then mps, then cpu; a forced device must be available."""
+    import torch
+
     pref = (pref or "auto").lower()
     cuda = torch.cuda.is_available()
     mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
@@ -119,17 +126,19 @@ def select_device(pref: str = "auto") -> str:
     return pref
 
 
-DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+DTYPES = ("bfloat16", "float16", "float32")
 
 
 def select_dtype(device: str, pref: str = "auto") -> torch.dtype:
     """``auto`` → bfloat16 on CUDA, float32 elsewhere; otherwise the named dtype."""
+    import torch
+
     pref = (pref or "auto").lower()
     if pref == "auto":
         return torch.bfloat16 if device.startswith("cuda") else torch.float32
     if pref not in DTYPES:
         raise ConfigError(f"models.dtype must be auto, bfloat16, float16 or float32 (got {pref!r})")
-    return DTYPES[pref]
+    return getattr(torch, pref)
 
 
 def dtype_name(dtype: torch.dtype) -> str:
@@ -197,6 +206,8 @@ def resolve(name: str, kind: Kind) -> ModelSource:
             if path.suffix == ".gguf":
                 return ModelSource(name, "gguf", str(path))
             raise ConfigError(f"model path {path} is a file but not a .gguf; point {CONFIG_KEY[kind]} at a model folder or a .gguf file")
+        if kind == "causal_lm" and (path / "adapter_config.json").is_file() and not (path / "config.json").is_file():
+            return ModelSource(name, "adapter", str(path))
         if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
             ggufs = sorted(path.glob("*.gguf"))
             if len(ggufs) == 1 and kind == "causal_lm":
@@ -335,7 +346,7 @@ def _load_with_fallback(source: ModelSource, kind: Kind, load: Callable[[str, bo
             except Exception as exc:
                 raise ConfigError(
                     f"the {kind} model folder {source.location} (from '{source.name}') exists but could not be "
-                    f"loaded: {type(exc).__name__}: {_short(exc)}; check its config.json and weight files, "
+                    f"loaded: {type(exc).__name__}: {one_line(exc)}; check its config.json and weight files, "
                     f"or {_fix_hint(kind)}"
                 ) from exc
     log.info("loaded %s %s from %s in %.1fs", kind, source.name, source.location, time.perf_counter() - start)
@@ -348,17 +359,8 @@ def _hub_error(source: ModelSource, kind: Kind, exc: Exception) -> NotFound:
         f"{kind} model '{source.name}' not found: it is not a shipped short name ({shipped}), "
         f"not an existing folder ({Path(source.name).expanduser().resolve()}), and the hub id could not be "
         f"loaded from the local Hugging Face cache{' or downloaded' if _can_download() else ' (no hub access)'} "
-        f"({type(exc).__name__}: {_short(exc)}); {_fix_hint(kind)}"
+        f"({type(exc).__name__}: {one_line(exc)}); {_fix_hint(kind)}"
     )
-
-
-def _short(exc: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _settings(settings: Settings | None) -> Settings:
-    return settings if settings is not None else load_settings()
 
 
 def _placement(settings: Settings) -> tuple[str, torch.dtype]:
@@ -375,6 +377,7 @@ def _sentence_model(kind: Kind, name: str, settings: Settings) -> Any:
 
     def load() -> Any:
         import sentence_transformers
+        import torch
 
         cls = sentence_transformers.SentenceTransformer if kind == "embedder" else sentence_transformers.CrossEncoder
 
@@ -389,15 +392,33 @@ def _sentence_model(kind: Kind, name: str, settings: Settings) -> Any:
     return _cached((kind, source.location, device, dtype_name(dtype)), source.name, load)
 
 
-def embedder(name: str | None = None, settings: Settings | None = None) -> SentenceTransformer:
+def embedder(name: str | None, settings: Settings) -> SentenceTransformer:
     """A sentence-transformers embedder (cached); ``None`` = ``models.embedder`` (default ``minilm``)."""
-    settings = _settings(settings)
     return _sentence_model("embedder", name or settings.models.embedder, settings)
 
 
-def cross_encoder(name: str | None = None, settings: Settings | None = None) -> CrossEncoder:
+def embed(
+    texts: list[str], settings: Settings, *, model: str | None = None, batch_size: int | None = None
+) -> np.ndarray:
+    """L2-normalized float32 embeddings of ``texts`` (one row each) with embedder ``model``
+    (None = ``models.embedder``), in batches of ``models.batch_size``. Cosine = dot product."""
+    encoder = embedder(model, settings)
+    if not texts:
+        return np.zeros((0, int(encoder.get_embedding_dimension())), dtype=np.float32)
+    vectors = encoder.encode(
+        list(texts), batch_size=batch_size or settings.models.batch_size, normalize_embeddings=True,
+        convert_to_numpy=True, show_progress_bar=False,
+    )
+    return np.asarray(vectors, dtype=np.float32)
+
+
+def embedding_dimension(settings: Settings, model: str | None = None) -> int:
+    """The vector size of embedder ``model`` (None = ``models.embedder``); loads it if needed."""
+    return int(embedder(model, settings).get_embedding_dimension())
+
+
+def cross_encoder(name: str | None, settings: Settings) -> CrossEncoder:
     """A sentence-transformers cross-encoder (cached); ``None`` = ``models.cross_encoder``."""
-    settings = _settings(settings)
     return _sentence_model("cross_encoder", name or settings.models.cross_encoder or "", settings)
 
 
@@ -440,6 +461,7 @@ def _load_folder_lm(location: str, local_only: bool, dtype: torch.dtype, device:
 
 def _dequantize_gguf(gguf: Path) -> tuple[Any, Any]:
     """Load a GGUF dequantized to fp32, ready for ``save_pretrained``; returns model, tokenizer."""
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     start = time.perf_counter()
@@ -504,9 +526,32 @@ def _load_gguf_lm(gguf: Path, settings: Settings, dtype: torch.dtype, device: st
     return model.to(device=device, dtype=dtype).eval(), tokenizer, gguf
 
 
-def causal_lm(name: str | None = None, settings: Settings | None = None) -> LoadedLM:
+def _load_adapter_lm(folder: Path, settings: Settings, dtype: torch.dtype, device: str) -> tuple[Any, Any]:
+    """A LoRA adapter folder (e.g. a finetune export): its base, any name :func:`resolve` takes, read from
+    ``base_model_name_or_path``, with the adapter merged in (plain inference speed)."""
+    import json
+
+    from peft import PeftModel
+    from transformers import AutoTokenizer
+
+    base_name = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path")
+    if not base_name:
+        raise ConfigError(f"adapter {folder} does not name its base model (base_model_name_or_path in adapter_config.json)")
+    base = resolve(base_name, "causal_lm")
+    if base.kind == "gguf":
+        model, tokenizer, _ = _load_gguf_lm(base.path, settings, dtype, device)
+    elif base.kind == "adapter":
+        raise ConfigError(f"adapter {folder} names another adapter as its base ({base_name}); point it at a model")
+    else:
+        model, tokenizer = _load_with_fallback(base, "causal_lm", lambda loc, local: _load_folder_lm(loc, local, dtype, device))
+    model = PeftModel.from_pretrained(model, str(folder)).merge_and_unload().eval()
+    if (folder / "tokenizer_config.json").is_file():
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    return model, tokenizer
+
+
+def causal_lm(name: str | None, settings: Settings) -> LoadedLM:
     """A causal LM and its tokenizer (cached); ``None`` = ``models.causal_lm`` (default ``smollm2``)."""
-    settings = _settings(settings)
     source = resolve(name or settings.models.causal_lm, "causal_lm")
     device, dtype = _placement(settings)
 
@@ -519,10 +564,14 @@ def causal_lm(name: str | None = None, settings: Settings | None = None) -> Load
             except Exception as exc:
                 raise ConfigError(
                     f"the GGUF model {source.location} (from '{source.name}') could not be loaded: "
-                    f"{type(exc).__name__}: {_short(exc)}; check that `gguf` and `accelerate` are installed "
+                    f"{type(exc).__name__}: {one_line(exc)}; check that `gguf` and `accelerate` are installed "
                     f"and the file is intact, or {_fix_hint('causal_lm')}"
                 ) from exc
             log.info("loaded causal_lm %s from %s in %.1fs", source.name, origin, time.perf_counter() - start)
+        elif source.kind == "adapter":
+            with _quiet_stdout():
+                model, tokenizer = _load_adapter_lm(source.path, settings, dtype, device)
+            origin = source.path
         else:
             model, tokenizer = _load_with_fallback(
                 source, "causal_lm", lambda loc, local: _load_folder_lm(loc, local, dtype, device)

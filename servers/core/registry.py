@@ -1,11 +1,10 @@
 """The servers Quiver ships. A server joins the suite (CLI, client configs, protocol
-harness) by adding one line here; its module must define ``build_server(settings)``
-and ``protocol_examples(workdir)``."""
+harness) by one line here, naming a module that defines ``build_server(settings)``, plus
+its example calls in ``protocol_tests/examples/NAME.py``."""
 
 from __future__ import annotations
 
 from importlib import import_module
-from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -21,6 +20,7 @@ SERVERS: dict[str, str] = {
     "retrieval": "servers.retrieval.server",
     "rerank": "servers.rerank.server",
     "text2sql": "servers.text2sql.server",
+    "finetune": "servers.finetune.server",
     "eval": "servers.eval.server",
 }
 
@@ -36,17 +36,7 @@ def server_module(name: str) -> ModuleType:
 
 
 def build_server(name: str, settings: Settings) -> MCPServer:
+    """Server ``name`` for these settings; bad roots (a relative root that resolves to ``/`` or the
+    home directory) stop it here, before it serves anything."""
+    settings.root_paths()
     return server_module(name).build_server(settings)
-
-
-def protocol_examples(name: str, workdir: Path) -> list[tuple[str, dict]]:
-    return server_module(name).protocol_examples(workdir)
-
-
-def concurrent_example(name: str, workdir: Path) -> tuple[str, dict]:
-    """A call safe to make from many clients at once (the module's ``concurrent_example``,
-    else its first protocol example)."""
-    module = server_module(name)
-    if hasattr(module, "concurrent_example"):
-        return module.concurrent_example(workdir)
-    return module.protocol_examples(workdir)[0]

@@ -19,8 +19,18 @@ from urllib.parse import unquote, urlparse
 from servers.core.errors import AccessDenied, ConfigError, InvalidInput, NotFound, TooLarge
 
 log = logging.getLogger("quiver.roots")
+MB = 1024 * 1024
 ROOTS_HINT = "start the server with --root FOLDER (repeatable) or list the folder in `roots` in the config"
 _warned: set[Path] = set()
+
+
+def check_size(size: int, max_mb: float, name: str, limit_key: str = "parse.max_file_mb") -> None:
+    """The one size guard for files read (parse, ingest, uploads): TooLarge past ``max_mb`` MiB."""
+    if size > max_mb * MB:
+        raise TooLarge(
+            f"{name} is {size / MB:.1f} MB, over the {max_mb:g} MB limit ({limit_key}); "
+            "split the file or raise the limit in the config"
+        )
 
 
 def broad_root(path: Path) -> str | None:
@@ -162,17 +172,14 @@ def read_under_roots(
             raise InvalidInput(f"{resolved} is a folder, not a file: give a file (or a folder where folders are accepted)")
         if not stat.S_ISREG(info.st_mode):
             raise InvalidInput(f"{resolved} is not a regular file (a device, pipe or socket cannot be read)")
-        if max_bytes is not None and info.st_size > max_bytes:
-            raise TooLarge(
-                f"{resolved.name} is {info.st_size / 2**20:.1f} MB, over the {max_bytes / 2**20:g} MB limit "
-                f"({limit_key}); split the file or raise the limit in the config"
-            )
+        if max_bytes is not None:
+            check_size(info.st_size, max_bytes / MB, resolved.name, limit_key)
         chunks, size = [], 0
         while chunk := os.read(fd, 1 << 20):
             chunks.append(chunk)
             size += len(chunk)
             if max_bytes is not None and size > max_bytes:
-                raise TooLarge(f"{resolved.name} grew past the {max_bytes / 2**20:g} MB limit ({limit_key}) while being read")
+                raise TooLarge(f"{resolved.name} grew past the {max_bytes / MB:g} MB limit ({limit_key}) while being read")
         return FileRead(real or resolved, b"".join(chunks), info.st_mtime)
     except OSError as exc:
         raise InvalidInput(f"cannot read {resolved}: {exc.strerror or exc}") from exc

@@ -6,6 +6,10 @@ project's ``configs/quiver.toml``), environment variables ``QUIVER_SECTION__KEY`
 (plus the shortcuts ``QUIVER_DATA_DIR`` and ``QUIVER_HTTP_TOKEN``), then explicit
 overrides from CLI flags. Unknown or invalid keys raise :class:`ConfigError`
 naming the key.
+
+A process that starts Quiver servers (the host) hands them its effective settings in
+``$QUIVER_SETTINGS_JSON`` (:func:`child_environment`): a whole settings document that
+takes the place of the TOML file unless ``--config`` names one.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from servers.core.errors import ConfigError
+from servers.core.errors import ConfigError, validation_message
 
 PROJECT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "quiver.toml"
+SETTINGS_ENV = "QUIVER_SETTINGS_JSON"
 
 
 class Section(BaseModel):
@@ -130,6 +135,20 @@ class Text2SqlSettings(Section):
     examples_k: int = Field(default=3, ge=0, le=20, description="few-shot examples retrieved per question")
 
 
+class FinetuneSettings(Section):
+    max_running_jobs: int | None = Field(default=None, ge=1, description="training jobs run at once; default 1 on CPU, one per GPU")
+    default_model: str | None = Field(default=None, description="model trained when a call names none; default models.causal_lm")
+    max_length: int = Field(default=1024, ge=16, description="token cap per training sequence unless a preset or call sets one")
+    logging_steps: int = Field(default=1, ge=1, description="steps between logged metrics (and progress notifications)")
+    save_steps: int = Field(default=50, ge=1, description="steps between checkpoints (resume starts from the last one)")
+    save_total_limit: int = Field(default=3, ge=1, description="checkpoints kept per job")
+    kill_after_s: float = Field(default=120.0, gt=0, description="a cancelled job that has not stopped by then is killed")
+    wait_timeout_s: float = Field(default=300.0, gt=0, description="longest a `wait` call blocks before returning the state")
+    eval_fraction: float = Field(default=0.1, ge=0.0, lt=0.9, description="share of prepared data held out for evaluation")
+    near_dup_threshold: float = Field(default=0.85, gt=0.0, le=1.0, description="MinHash Jaccard above which two rows are near-duplicates")
+    ppl_low_percentile: float = Field(default=2.0, ge=0.0, lt=50.0, description="perplexity filter: drop rows below this percentile (too easy / boilerplate)")
+    ppl_high_percentile: float = Field(default=98.0, gt=50.0, le=100.0, description="perplexity filter: drop rows above this percentile (noise)")
+    max_prepare_rows: int = Field(default=200_000, ge=1, description="rows one prepare call reads")
 class EvalSettings(Section):
     ks: list[int] = Field(default_factory=lambda: [1, 5, 10, 100], description="retrieval cutoffs k scored by default")
     primary_metric: str = Field(default="ndcg@10", description="retrieval metric compared and gated by default")
@@ -186,6 +205,7 @@ class Settings(Section):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
     text2sql: Text2SqlSettings = Field(default_factory=Text2SqlSettings)
+    finetune: FinetuneSettings = Field(default_factory=FinetuneSettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)
     host: HostSettings = Field(default_factory=HostSettings)
 
@@ -263,6 +283,20 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
 
 
+def _base_tree(config: str | Path | None, environ: dict[str, str]) -> tuple[dict[str, Any], str]:
+    """The lowest layer above the defaults and where it came from: a TOML file or $QUIVER_SETTINGS_JSON."""
+    if not config and environ.get(SETTINGS_ENV):
+        try:
+            tree = json.loads(environ[SETTINGS_ENV])
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"${SETTINGS_ENV} is not valid JSON: {exc}") from exc
+        if not isinstance(tree, dict):
+            raise ConfigError(f"${SETTINGS_ENV} must hold a JSON object of settings")
+        return tree, f" (from ${SETTINGS_ENV})"
+    path = config_file(config, environ)
+    return (read_toml(path), f" (config file {path})") if path else ({}, "")
+
+
 def load_settings(
     config: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
@@ -270,18 +304,18 @@ def load_settings(
 ) -> Settings:
     """Build the effective settings; raises ConfigError naming the offending key."""
     environ = dict(os.environ if environ is None else environ)
-    path = config_file(config, environ)
-    tree = read_toml(path) if path else {}
+    tree, origin = _base_tree(config, environ)
     tree = _merge(tree, _env_overrides(environ))
     tree = _merge(tree, overrides or {})
     try:
         return Settings.model_validate(tree)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        where = f" in {path}" if path else ""
-        more = len(exc.errors()) - 1
-        tail = f"; and {more} more problem(s)" if more else ""
-        raise ConfigError(
-            f"invalid config key '{key}'{where}: {first['msg']} (got {first.get('input')!r}){tail}"
-        ) from exc
+        raise ConfigError(f"invalid config key {validation_message(exc)}{origin}") from exc
+
+
+def child_environment(settings: Settings) -> dict[str, str]:
+    """Environment that makes a child Quiver server load exactly ``settings`` (paths made absolute)."""
+    data = settings.model_dump(mode="json")
+    data["data_dir"] = str(settings.data_path)
+    data["roots"] = [str(p) for p in settings.root_paths()]  # checked here: '.' from / or ~ is refused
+    return {SETTINGS_ENV: json.dumps(data)}

@@ -12,9 +12,10 @@ import math
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
+from pydantic import Field
 from pydantic_core import to_jsonable_python
 
 from servers.core.errors import InvalidInput, NotFound
@@ -57,6 +58,17 @@ if TYPE_CHECKING:  # the model-backed families import torch: loaded when a tool 
     from servers.eval import judge
 
 Progress = Callable[[int, int, str], None]
+
+# argument types shared by the tools (the MCP input schema reads their descriptions)
+Name = Annotated[str | None, Field(description="a label for the run (shown in listings and the report)")]
+Rows = Annotated[int | None, Field(description="per-item rows to return (default from config; all are saved)", ge=0)]
+Model = Annotated[str | None, Field(description="causal LM to use instead of the configured one (short name, folder)")]
+Reasoning = Annotated[int | None, Field(description="cap on the judge's reasoning in characters (default from config)",
+                                        ge=0, le=4000)]
+Votes = Annotated[int | None, Field(description="judge votes per order (default from config; >1 samples)", ge=1, le=16)]
+Background = Annotated[bool | None, Field(description="run as a job and return at once (default: only when large; "
+                                                    "then follow it with eval_job_status)")]
+ItemsPath = Annotated[str | None, Field(description="a JSONL, JSON or CSV file of items under the allowed roots")]
 KB_MODES = ("dense", "bm25", "hybrid", "rerank")
 LOWER_IS_BETTER = {"perplexity", "bits_per_byte", "nll", "corpus_perplexity", "corpus_bits_per_byte", "repetition_rate",
                    "latency_s", "ttft_s", "tpot_s", "tool_call_s", "score_std"}
@@ -162,14 +174,15 @@ def _score_run(run: retrieval.Run, qrels: retrieval.Qrels, metrics: list[str] | 
 
 
 def eval_retrieval(
-    qrels: dict[str, dict[str, int]] | None = None,
-    run: dict[str, dict[str, float]] | None = None,
-    qrels_path: str | None = None,
-    run_path: str | None = None,
-    metrics: list[str] | None = None,
-    ks: list[int] | None = None,
-    name: str | None = None,
-    rows: int | None = None,
+    qrels: Annotated[dict[str, dict[str, int]] | None, Field(description="{qid: {docid: relevance}}")] = None,
+    run: Annotated[dict[str, dict[str, float]] | None, Field(description="{qid: {docid: score}}")] = None,
+    qrels_path: Annotated[str | None, Field(description="BEIR qrels TSV or TREC qrels file")] = None,
+    run_path: Annotated[str | None, Field(description="TREC run file")] = None,
+    metrics: Annotated[list[str] | None, Field(description="e.g. ['ndcg@10', 'recall@100', 'mrr', 'map']; "
+                                                   "default: ndcg, recall, precision, hit at each k, mrr, map")] = None,
+    ks: Annotated[list[int] | None, Field(description="cutoffs for the default metrics, e.g. [1, 5, 10, 100]")] = None,
+    name: Name = None,
+    rows: Rows = None,
     *,
     settings: Settings,
 ) -> RetrievalResult:
@@ -247,19 +260,21 @@ def _load_queries(queries: list[QueryItem] | None, queries_path: str | None, set
 
 
 def eval_kb(
-    kb: str,
-    queries: list[QueryItem] | None = None,
-    qrels: dict[str, dict[str, int]] | None = None,
-    queries_path: str | None = None,
-    qrels_path: str | None = None,
-    corpus_path: str | None = None,
-    modes: list[str] | None = None,
-    top_k: int | None = None,
-    id_field: str = "source",
-    metrics: list[str] | None = None,
-    ks: list[int] | None = None,
-    name: str | None = None,
-    background: bool | None = None,
+    kb: Annotated[str, Field(description="knowledge base name")],
+    queries: Annotated[list[QueryItem] | None, Field(description="[{id, text}]; ids as in the qrels")] = None,
+    qrels: Annotated[dict[str, dict[str, int]] | None, Field(description="{qid: {docid: relevance}}")] = None,
+    queries_path: Annotated[str | None, Field(description="queries JSONL (BEIR: _id, text)")] = None,
+    qrels_path: Annotated[str | None, Field(description="BEIR qrels TSV or TREC qrels file")] = None,
+    corpus_path: Annotated[str | None, Field(description="BEIR corpus.jsonl to ingest first (source = _id)")] = None,
+    modes: Annotated[list[Literal["dense", "bm25", "hybrid", "rerank"]] | None,
+                         Field(description="search modes (default from config)")] = None,
+    top_k: Annotated[int | None, Field(description="hits per query (default from config)", ge=1)] = None,
+    id_field: Annotated[str, Field(description="hit field holding the qrels document id: source, doc_id, title "
+                                                   "or metadata.KEY (a source path also matches by file name)")] = "source",
+    metrics: Annotated[list[str] | None, Field(description="retrieval metrics (default: the standard set)")] = None,
+    ks: Annotated[list[int] | None, Field(description="cutoffs for the default metrics")] = None,
+    name: Name = None,
+    background: Background = None,
     *,
     settings: Settings,
     run_id: str | None = None,
@@ -380,14 +395,14 @@ def _ingest_corpus(kb: str, corpus_path: str, settings: Settings, progress: Prog
 
 
 def eval_compare(
-    a: str | None = None,
-    b: str | None = None,
-    metric: str | None = None,
-    scores_a: dict[str, float] | None = None,
-    scores_b: dict[str, float] | None = None,
-    tolerance: float = 0.0,
-    alpha: float | None = None,
-    name: str | None = None,
+    a: Annotated[str | None, Field(description="baseline run id")] = None,
+    b: Annotated[str | None, Field(description="candidate run id")] = None,
+    metric: Annotated[str | None, Field(description="per-item metric to compare (default: A's primary)")] = None,
+    scores_a: Annotated[dict[str, float] | None, Field(description="{item: score} of system A")] = None,
+    scores_b: Annotated[dict[str, float] | None, Field(description="{item: score} of system B")] = None,
+    tolerance: Annotated[float, Field(description="a drop up to this much never fails the gate", ge=0)] = 0.0,
+    alpha: Annotated[float | None, Field(description="significance level (default from config)", gt=0, lt=1)] = None,
+    name: Name = None,
     *,
     settings: Settings,
 ) -> CompareResult:
@@ -448,15 +463,9 @@ def eval_compare(
 
 
 def _encoder(settings: Settings) -> Callable[[list[str]], np.ndarray]:
-    from servers.core.models import embedder
+    from servers.core.models import embed
 
-    model = embedder(None, settings)
-
-    def encode(texts: list[str]) -> np.ndarray:
-        return model.encode(texts, batch_size=settings.models.batch_size, normalize_embeddings=True,
-                            convert_to_numpy=True, show_progress_bar=False)
-
-    return encode
+    return lambda texts: embed(texts, settings)
 
 
 def _judge_model(settings: Settings, model: str | None, generator: Any = None) -> judge.JudgeModel:
@@ -474,15 +483,17 @@ def _judge_model(settings: Settings, model: str | None, generator: Any = None) -
 
 
 def eval_rag(
-    samples: list[RagSample] | None = None,
-    samples_path: str | None = None,
-    tier: Literal["deterministic", "judge"] = "deterministic",
-    metrics: list[str] | None = None,
-    threshold: float | None = None,
-    model: str | None = None,
-    name: str | None = None,
-    rows: int | None = None,
-    background: bool | None = None,
+    samples: Annotated[list[RagSample] | None, Field(description="the samples to score")] = None,
+    samples_path: ItemsPath = None,
+    tier: Annotated[Literal["deterministic", "judge"], Field(description="how claims are checked")] = "deterministic",
+    metrics: Annotated[list[str] | None, Field(description="subset of faithfulness, support, answer_relevance, "
+                                                   "answer_similarity, answer_rouge_l, context_precision, "
+                                                   "context_recall, citation_support")] = None,
+    threshold: Annotated[float | None, Field(description="deterministic support threshold (0-1)", ge=0, le=1)] = None,
+    model: Model = None,
+    name: Name = None,
+    rows: Rows = None,
+    background: Background = None,
     *,
     settings: Settings,
     run_id: str | None = None,
@@ -533,14 +544,14 @@ def eval_rag(
 
 
 def eval_text2sql(
-    items: list[SqlItem] | None = None,
-    items_path: str | None = None,
-    databases: dict[str, str] | None = None,
-    source: Literal["file", "gold", "pipeline"] = "file",
-    timeout_s: float | None = None,
-    name: str | None = None,
-    rows: int | None = None,
-    background: bool | None = None,
+    items: Annotated[list[SqlItem] | None, Field(description="[{database, question, gold, predicted}]")] = None,
+    items_path: ItemsPath = None,
+    databases: Annotated[dict[str, str] | None, Field(description="extra databases {name: SQLite path or URL}")] = None,
+    source: Annotated[Literal["file", "gold", "pipeline"], Field(description="where predictions come from")] = "file",
+    timeout_s: Annotated[float | None, Field(description="per-query time limit", gt=0)] = None,
+    name: Name = None,
+    rows: Rows = None,
+    background: Background = None,
     *,
     settings: Settings,
     run_id: str | None = None,
@@ -613,14 +624,14 @@ def _lm(settings: Settings, model: str | None) -> Any:
 
 
 def eval_perplexity(
-    texts: list[str] | None = None,
-    texts_path: str | None = None,
-    model: str | None = None,
-    window: int | None = None,
-    stride: int | None = None,
-    name: str | None = None,
-    rows: int | None = None,
-    background: bool | None = None,
+    texts: Annotated[list[str] | None, Field(description="the texts")] = None,
+    texts_path: Annotated[str | None, Field(description="a text file, or JSONL with a 'text' field")] = None,
+    model: Model = None,
+    window: Annotated[int | None, Field(description="window in tokens (default: model context, <= 1024)", ge=2)] = None,
+    stride: Annotated[int | None, Field(description="window step in tokens", ge=1)] = None,
+    name: Name = None,
+    rows: Rows = None,
+    background: Background = None,
     *,
     settings: Settings,
     run_id: str | None = None,
@@ -658,13 +669,13 @@ def eval_perplexity(
 
 
 def eval_choice(
-    items: list[ChoiceItem] | None = None,
-    items_path: str | None = None,
-    model: str | None = None,
-    formats: list[str] | None = None,
-    name: str | None = None,
-    rows: int | None = None,
-    background: bool | None = None,
+    items: Annotated[list[ChoiceItem] | None, Field(description="the questions")] = None,
+    items_path: ItemsPath = None,
+    model: Model = None,
+    formats: Annotated[list[str] | None, Field(description="prompt formats containing {question}")] = None,
+    name: Name = None,
+    rows: Rows = None,
+    background: Background = None,
     *,
     settings: Settings,
     run_id: str | None = None,
@@ -703,14 +714,15 @@ def eval_choice(
 
 
 def eval_answers(
-    items: list[AnswerItem] | None = None,
-    items_path: str | None = None,
-    extract: Literal["auto", "number", "letter", "first_line", "full"] = "auto",
-    max_new_tokens: int | None = None,
-    model: str | None = None,
-    name: str | None = None,
-    rows: int | None = None,
-    background: bool | None = None,
+    items: Annotated[list[AnswerItem] | None, Field(description="the questions and accepted answers")] = None,
+    items_path: ItemsPath = None,
+    extract: Annotated[Literal["auto", "number", "letter", "first_line", "full"],
+                           Field(description="how to extract the answer from the output")] = "auto",
+    max_new_tokens: Annotated[int | None, Field(description="tokens per answer", ge=1, le=4096)] = None,
+    model: Model = None,
+    name: Name = None,
+    rows: Rows = None,
+    background: Background = None,
     *,
     settings: Settings,
     run_id: str | None = None,
@@ -776,14 +788,14 @@ def _judge_with_votes(settings: Settings, model: str | None, votes: int | None, 
 
 
 def eval_judge_pairwise(
-    items: list[PairItem] | None = None,
-    items_path: str | None = None,
-    votes: int | None = None,
-    reasoning_chars: int | None = None,
-    model: str | None = None,
-    name: str | None = None,
-    rows: int | None = None,
-    background: bool | None = None,
+    items: Annotated[list[PairItem] | None, Field(description="[{prompt, a, b, reference?, label?}]")] = None,
+    items_path: ItemsPath = None,
+    votes: Votes = None,
+    reasoning_chars: Reasoning = None,
+    model: Model = None,
+    name: Name = None,
+    rows: Rows = None,
+    background: Background = None,
     *,
     settings: Settings,
     run_id: str | None = None,
@@ -810,15 +822,15 @@ def eval_judge_pairwise(
 
 
 def eval_judge_score(
-    items: list[ScoreItem] | None = None,
-    items_path: str | None = None,
-    votes: int | None = None,
-    pass_score: int | None = None,
-    reasoning_chars: int | None = None,
-    model: str | None = None,
-    name: str | None = None,
-    rows: int | None = None,
-    background: bool | None = None,
+    items: Annotated[list[ScoreItem] | None, Field(description="[{prompt, answer, reference?, label?}]")] = None,
+    items_path: ItemsPath = None,
+    votes: Votes = None,
+    pass_score: Annotated[int | None, Field(description="score from which an answer passes", ge=1, le=10)] = None,
+    reasoning_chars: Reasoning = None,
+    model: Model = None,
+    name: Name = None,
+    rows: Rows = None,
+    background: Background = None,
     *,
     settings: Settings,
     run_id: str | None = None,
@@ -848,14 +860,14 @@ def eval_judge_score(
 
 
 def eval_judge_rank(
-    items: list[RankItem] | None = None,
-    items_path: str | None = None,
-    votes: int | None = None,
-    reasoning_chars: int | None = None,
-    model: str | None = None,
-    name: str | None = None,
-    rows: int | None = None,
-    background: bool | None = None,
+    items: Annotated[list[RankItem] | None, Field(description="[{prompt, outputs: {system: answer}}]")] = None,
+    items_path: ItemsPath = None,
+    votes: Votes = None,
+    reasoning_chars: Reasoning = None,
+    model: Model = None,
+    name: Name = None,
+    rows: Rows = None,
+    background: Background = None,
     *,
     settings: Settings,
     run_id: str | None = None,
@@ -883,11 +895,11 @@ def eval_judge_rank(
 
 
 def eval_text(
-    items: list[TextItem] | None = None,
-    items_path: str | None = None,
-    cjk: Literal["auto", "jieba", "chars"] = "auto",
-    name: str | None = None,
-    rows: int | None = None,
+    items: Annotated[list[TextItem] | None, Field(description="[{prediction, references, keywords?}]")] = None,
+    items_path: ItemsPath = None,
+    cjk: Annotated[Literal["auto", "jieba", "chars"], Field(description="how to cut CJK text")] = "auto",
+    name: Name = None,
+    rows: Rows = None,
     *,
     settings: Settings,
 ) -> EvalResult:
@@ -901,10 +913,10 @@ def eval_text(
 
 
 def eval_tool_calls(
-    items: list[ToolCallItem] | None = None,
-    items_path: str | None = None,
-    name: str | None = None,
-    rows: int | None = None,
+    items: Annotated[list[ToolCallItem] | None, Field(description="[{functions, calls, expected, irrelevance?}]")] = None,
+    items_path: ItemsPath = None,
+    name: Name = None,
+    rows: Rows = None,
     *,
     settings: Settings,
 ) -> EvalResult:
@@ -920,13 +932,13 @@ def eval_tool_calls(
 
 
 def eval_latency(
-    transcripts_path: str | None = None,
-    probe_requests: int = 0,
-    prompt: str = "Write one sentence about the sea.",
-    max_new_tokens: int = 32,
-    model: str | None = None,
-    name: str | None = None,
-    rows: int | None = None,
+    transcripts_path: Annotated[str | None, Field(description="a transcript .jsonl file or a folder of them")] = None,
+    probe_requests: Annotated[int, Field(description="live requests to time (0: none)", ge=0, le=100)] = 0,
+    prompt: Annotated[str, Field(description="the probe's prompt", min_length=1)] = "Write one sentence about the sea.",
+    max_new_tokens: Annotated[int, Field(description="tokens per probe request", ge=2, le=4096)] = 32,
+    model: Model = None,
+    name: Name = None,
+    rows: Rows = None,
     *,
     settings: Settings,
     progress: Progress | None = None,
@@ -1032,8 +1044,13 @@ def _eval_job(job_id: str, settings: Settings) -> JobRecord:
     return record
 
 
-def eval_job_status(job_id: str, wait_s: float = 0.0, *, settings: Settings,
-                    progress: Progress | None = None) -> JobStatus:
+def eval_job_status(
+    job_id: Annotated[str, Field(description="the job id (or 'latest')")],
+    wait_s: Annotated[float, Field(description="seconds to wait for it to finish (0: answer at once)", ge=0)] = 0.0,
+    *,
+    settings: Settings,
+    progress: Progress | None = None,
+) -> JobStatus:
     """An evaluation job's state and progress, and its result once completed; ``wait_s`` blocks up to that
     long (capped by ``eval.wait_cap_s``) while forwarding progress."""
     if wait_s < 0:
@@ -1051,13 +1068,23 @@ def eval_job_status(job_id: str, wait_s: float = 0.0, *, settings: Settings,
     return _job_status(record, settings)
 
 
-def eval_cancel_job(job_id: str, *, settings: Settings) -> JobStatus:
+def eval_cancel_job(
+    job_id: Annotated[str, Field(description="the job id (or 'latest')")],
+    *,
+    settings: Settings,
+) -> JobStatus:
     """Stop an evaluation job (a queued one at once, a running one at its next item); no run is saved."""
     record = _eval_job(job_id, settings)
     return _job_status(jobs(settings).cancel(record.job_id), settings)
 
 
-def eval_list_jobs(state: str | None = None, limit: int = 50, *, settings: Settings) -> JobList:
+def eval_list_jobs(
+    state: Annotated[Literal["queued", "running", "completed", "failed", "cancelled", "orphaned"] | None,
+                         Field(description="only jobs in this state")] = None,
+    limit: Annotated[int, Field(description="jobs to return", ge=1, le=1000)] = 50,
+    *,
+    settings: Settings,
+) -> JobList:
     """Evaluation jobs, newest first."""
     try:
         states = [JobState(state)] if state else None
@@ -1074,7 +1101,13 @@ def eval_list_jobs(state: str | None = None, limit: int = 50, *, settings: Setti
 # ---------------------------------------------------------------- runs and reports
 
 
-def eval_list_runs(kind: str | None = None, limit: int = 50, offset: int = 0, *, settings: Settings) -> RunList:
+def eval_list_runs(
+    kind: Annotated[str | None, Field(description="only runs of this kind (retrieval, kb, rag, judge, ...)")] = None,
+    limit: Annotated[int, Field(description="runs to return", ge=1, le=1000)] = 50,
+    offset: Annotated[int, Field(description="runs to skip", ge=0)] = 0,
+    *,
+    settings: Settings,
+) -> RunList:
     """Saved runs, newest first."""
     if limit < 1 or offset < 0:
         raise InvalidInput("limit must be >= 1 and offset >= 0")
@@ -1082,7 +1115,13 @@ def eval_list_runs(kind: str | None = None, limit: int = 50, offset: int = 0, *,
     return RunList(runs=runs[offset : offset + limit], total=len(runs))
 
 
-def eval_get_run(run_id: str, offset: int = 0, rows: int | None = None, *, settings: Settings) -> RunDetail:
+def eval_get_run(
+    run_id: Annotated[str, Field(description="the run id")],
+    offset: Annotated[int, Field(description="first row to return", ge=0)] = 0,
+    rows: Rows = None,
+    *,
+    settings: Settings,
+) -> RunDetail:
     """One saved run: its record (config, inputs' hashes, metrics, CIs) and a page of per-item rows."""
     if offset < 0:
         raise InvalidInput("offset must be >= 0")
@@ -1093,7 +1132,11 @@ def eval_get_run(run_id: str, offset: int = 0, rows: int | None = None, *, setti
     return RunDetail(run=record, rows=all_rows[offset : offset + shown], rows_total=len(all_rows), offset=offset)
 
 
-def eval_report(run_id: str, *, settings: Settings) -> ReportInfo:
+def eval_report(
+    run_id: Annotated[str, Field(description="the run id")],
+    *,
+    settings: Settings,
+) -> ReportInfo:
     """Where a run's HTML report is (file path and MCP resource URI)."""
     path = store(settings).file(run_id, "report.html")
     real = path.parent.name  # 'latest' resolved

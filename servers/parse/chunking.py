@@ -23,34 +23,21 @@ import hashlib
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, TypedDict
 
-from pydantic import BaseModel, Field
+import numpy as np
+from typing_extensions import Unpack
 
 from servers.core.errors import InvalidInput
+from servers.core.models import embed, embedder
+from servers.core.settings import Settings
 from servers.parse.markdown import PAGE_MARKER, blocks, headings, page_spans
-from servers.parse.schema import ParsedDocument
-
-if TYPE_CHECKING:
-    from servers.core.settings import Settings
+from servers.parse.schema import Chunk, ParsedDocument
 
 Strategy = Literal["fixed", "recursive", "structure", "semantic"]
 Unit = Literal["tokens", "chars"]
 SEPARATORS = ("\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", "")
 SENTENCE_END = re.compile(r"(?<=[.!?…。！？])[\"')\]]*\s+|\n+")
-
-
-class Chunk(BaseModel):
-    """One chunk of a document: its text, where it came from and a stable id."""
-
-    id: str = Field(description="sha256 hex of doc_id + text (disambiguated if the text repeats)")
-    text: str
-    doc_id: str
-    index: int = Field(description="position of the chunk in the document, from 0")
-    heading_path: list[str] = Field(default_factory=list)
-    pages: list[int] = Field(default_factory=list)
-    start: int = Field(description="character offset of the chunk in the source Markdown")
-    end: int
 
 
 # ------------------------------------------------------------------ measuring units
@@ -93,10 +80,9 @@ class Measure:
 
 
 def load_tokenizer(name: str | None = None, settings: Settings | None = None):
-    """The tokenizer of embedder ``name`` (None = configured default), via the shared model layer."""
-    from servers.core.models import embedder
-
-    return embedder(name, settings).tokenizer
+    """The tokenizer of embedder ``name`` (None = the settings' embedder), via the shared model layer.
+    ``settings`` None: the library defaults (no config file is read)."""
+    return embedder(name, settings or Settings()).tokenizer
 
 
 def _char_windows(text: str, start: int, end: int, size: int, step: int) -> list[tuple[int, int]]:
@@ -315,16 +301,10 @@ def _sentences(text: str) -> list[tuple[int, int]]:
 def _semantic(
     text: str, size: int, measure: Measure, percentile: float, model: str | None, settings: Settings | None
 ) -> list[tuple[int, int]]:
-    import numpy as np
-
-    from servers.core.models import embedder
-
     sentences = _sentences(text)
     if len(sentences) < 3:
         return [p for s, e in sentences for p in split_span(text, s, e, size, measure)]
-    vectors = embedder(model, settings).encode(
-        [text[s:e] for s, e in sentences], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-    )
+    vectors = embed([text[s:e] for s, e in sentences], settings or Settings(), model=model)
     distances = 1.0 - np.sum(vectors[:-1] * vectors[1:], axis=1)
     threshold = float(np.percentile(distances, percentile))
     groups: list[list[tuple[int, int]]] = [[sentences[0]]]
@@ -430,26 +410,18 @@ def chunk_text(
     return chunks
 
 
-def chunk_document(
-    doc: ParsedDocument,
-    *,
-    strategy: Strategy = "structure",
-    size: int = 256,
-    overlap: int = 32,
-    unit: Unit = "tokens",
-    tokenizer: str | None = None,
-    breakpoint_percentile: float = 90.0,
-    settings: Settings | None = None,
-) -> list[Chunk]:
-    """Chunk a parsed document's Markdown; chunks carry its doc_id and pages."""
-    return chunk_text(
-        doc.markdown,
-        doc_id=doc.doc_id,
-        strategy=strategy,
-        size=size,
-        overlap=overlap,
-        unit=unit,
-        tokenizer=tokenizer,
-        breakpoint_percentile=breakpoint_percentile,
-        settings=settings,
-    )
+class ChunkOptions(TypedDict, total=False):
+    """How :func:`chunk_text` splits (see its arguments)."""
+
+    strategy: Strategy
+    size: int
+    overlap: int
+    unit: Unit
+    tokenizer: str | None
+    breakpoint_percentile: float
+    settings: Settings | None
+
+
+def chunk_document(doc: ParsedDocument, **options: Unpack[ChunkOptions]) -> list[Chunk]:
+    """Chunk a parsed document's Markdown (same options as :func:`chunk_text`); chunks carry its doc_id and pages."""
+    return chunk_text(doc.markdown, doc_id=doc.doc_id, **options)

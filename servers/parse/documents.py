@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from servers.core.errors import InvalidInput, NotFound, QuiverError
+from servers.core.roots import check_size
 from servers.core.settings import ParseSettings
 from servers.parse import guards
 from servers.parse.formats import Converted
@@ -104,7 +105,7 @@ def parse_bytes(data: bytes, filename: str, settings: ParseSettings | None = Non
     Raises a QuiverError subclass (InvalidInput, TooLarge) for bad input."""
     settings = settings or ParseSettings()
     name = Path(filename).name or "document"
-    guards.check_size(len(data), settings.max_file_mb, name)
+    check_size(len(data), settings.max_file_mb, name)
     fmt = guards.detect_format(data, name)
     try:
         converted, encoding = _convert(data, name, fmt, settings)
@@ -115,6 +116,22 @@ def parse_bytes(data: bytes, filename: str, settings: ParseSettings | None = Non
             f"{name} could not be parsed as {fmt.upper()} ({type(exc).__name__}: {str(exc)[:200]}); "
             "the file is corrupted or not really that format"
         ) from exc
+    return _document(converted, data, fmt, source or filename, encoding)
+
+
+def parse_text(text: str, *, source: str, settings: ParseSettings | None = None) -> ParsedDocument:
+    """Parse text given as a string (not a file): Markdown structure is read, plain text stays as is.
+    No format sniffing: a string that starts like a PDF or a zip is still text."""
+    settings = settings or ParseSettings()
+    data = text.encode("utf-8")
+    check_size(len(data), settings.max_file_mb, source)
+    from servers.parse.formats.text import convert_markdown
+
+    return _document(convert_markdown(text), data, "markdown", source, None)
+
+
+def _document(converted: Converted, data: bytes, fmt: str, source: str, encoding: str | None) -> ParsedDocument:
+    """The parsed document: the converter's Markdown, its structure, metadata and warnings."""
     markdown = converted.markdown
     pages, sections, tables = structure(markdown)
     digest = hashlib.sha256(data).hexdigest()
@@ -127,7 +144,7 @@ def parse_bytes(data: bytes, filename: str, settings: ParseSettings | None = Non
         warnings.append("the document contains no text")
     return ParsedDocument(
         doc_id=digest,
-        source=source or filename,
+        source=source,
         title=title,
         format=fmt,
         markdown=markdown,
@@ -153,5 +170,5 @@ def parse_path(path: Path, settings: ParseSettings | None = None) -> ParsedDocum
     path = Path(path)
     if not path.is_file():
         raise NotFound(f"no file at {path}" + (" (it is a folder: use parse_files)" if path.is_dir() else ""))
-    guards.check_size(path.stat().st_size, settings.max_file_mb, path.name)
+    check_size(path.stat().st_size, settings.max_file_mb, path.name)
     return parse_bytes(path.read_bytes(), path.name, settings, source=str(path))

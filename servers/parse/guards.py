@@ -10,8 +10,7 @@ import zlib
 from pathlib import PurePath
 
 from servers.core.errors import InvalidInput, TooLarge
-
-MB = 1024 * 1024
+from servers.core.roots import MB
 
 EXTENSIONS = {
     ".pdf": "pdf",
@@ -74,14 +73,6 @@ SUPPORTED = (
     "JSON, Jupyter notebooks, RSS/Atom and other XML, ZIP archives, e-mail (EML, Outlook MSG), "
     "images (PNG, JPEG, TIFF, BMP, GIF, WebP; OCR), plain text"
 )
-
-
-def check_size(size: int, max_file_mb: float, name: str) -> None:
-    if size > max_file_mb * MB:
-        raise TooLarge(
-            f"{name} is {size / MB:.1f} MB, over the {max_file_mb:g} MB limit (parse.max_file_mb); "
-            "split the file or raise the limit in the config"
-        )
 
 
 def _looks_textual(head: bytes) -> bool:

@@ -1,5 +1,5 @@
 """Parsing where a runaway can be stopped: every file the servers parse (``parse_document``,
-``parse_files``, ``chunk``'s files, ``kb_ingest``) goes through warm worker processes with the
+``parse_files``, ``chunk``'s files, ``kb_ingest``'s files and texts) goes through warm worker processes with the
 ``[parse]`` time limit (``timeout_s``) and memory cap (``max_memory_mb``); see
 :mod:`servers.core.isolation`. A file past either limit gets a clear ``Timeout`` / ``TooLarge``
 error and the server goes on serving."""
@@ -11,10 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from servers.core.isolation import WorkerPool, WorkerSpec
-from servers.core.roots import read_under_roots
+from servers.core.roots import MB, check_size, read_under_roots
 from servers.core.settings import ParseSettings
-from servers.parse import guards
-from servers.parse.documents import parse_bytes
+from servers.parse.documents import parse_bytes, parse_text
 from servers.parse.schema import ParsedDocument
 
 # What a parse worker imports at start (every converter, so no call pays an import).
@@ -47,12 +46,18 @@ def parse_bytes_isolated(
 ) -> ParsedDocument:
     """:func:`~servers.parse.documents.parse_bytes` in a parse worker, within the limits."""
     name = Path(filename).name or "document"
-    guards.check_size(len(data), settings.max_file_mb, name)  # before the bytes travel
+    check_size(len(data), settings.max_file_mb, name)  # before the bytes travel
     return parse_pool(settings).run(parse_bytes, data, filename, settings, source=source, label=f"parsing {name}")
+
+
+def parse_text_isolated(text: str, *, source: str, settings: ParseSettings) -> ParsedDocument:
+    """:func:`~servers.parse.documents.parse_text` (a string, not a file) in a parse worker, within the limits."""
+    check_size(len(text.encode("utf-8")), settings.max_file_mb, source)  # before the text travels
+    return parse_pool(settings).run(parse_text, text, source=source, settings=settings, label=f"parsing {source[:80]}")
 
 
 def parse_file_isolated(path: str | Path, roots: Sequence[Path], settings: ParseSettings) -> ParsedDocument:
     """Check a path or ``file://`` URI against the roots, read it safely (the bytes checked are the
     bytes parsed; see :func:`~servers.core.roots.read_under_roots`) and parse it in a worker."""
-    file = read_under_roots(path, roots, max_bytes=int(settings.max_file_mb * guards.MB))
+    file = read_under_roots(path, roots, max_bytes=int(settings.max_file_mb * MB))
     return parse_bytes_isolated(file.data, file.path.name, settings, source=str(file.path))

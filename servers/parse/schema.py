@@ -68,3 +68,55 @@ class ParsedDocument(BaseModel):
             if span.start <= offset < span.end:
                 return span.page
         return None
+
+
+class Chunk(BaseModel):
+    """One chunk of a document: its text, where it came from and a stable id."""
+
+    id: str = Field(description="sha256 hex of doc_id + text (disambiguated if the text repeats)")
+    text: str
+    doc_id: str
+    index: int = Field(description="position of the chunk in the document, from 0")
+    heading_path: list[str] = Field(default_factory=list)
+    pages: list[int] = Field(default_factory=list)
+    start: int = Field(description="character offset of the chunk in the source Markdown")
+    end: int
+
+
+class ParseResult(ParsedDocument):
+    """A parsed document; ``markdown`` may be cut to ``max_chars`` (spans refer to the full text)."""
+
+    markdown_chars: int = Field(description="length of the full Markdown in characters")
+    truncated: bool = Field(default=False, description="true when markdown was cut to max_chars")
+
+
+class FileSummary(BaseModel):
+    path: str
+    ok: bool
+    error: str | None = Field(default=None, description="why this file failed (the others still parsed)")
+    doc_id: str | None = None
+    title: str | None = None
+    format: str | None = None
+    pages: int | None = None
+    sections: int = 0
+    tables: int = 0
+    markdown_chars: int = 0
+    warnings: list[str] = Field(default_factory=list)
+    markdown: str | None = Field(default=None, description="when include_markdown is true, cut to max_chars")
+
+
+class ParseFilesResult(BaseModel):
+    files: list[FileSummary]
+    parsed: int
+    failed: int
+    skipped: list[str] = Field(default_factory=list, description="files not attempted (unsupported type, over max_files)")
+
+
+class ChunkResult(BaseModel):
+    doc_id: str
+    strategy: str
+    unit: str
+    size: int
+    count: int = Field(description="number of chunks produced")
+    chunks: list[Chunk] = Field(description="chunks in document order (at most max_chunks)")
+    truncated: bool = Field(default=False, description="true when more than max_chunks were produced")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from servers.core.dates import parse_datetime
 from servers.core.errors import InvalidInput
 from servers.rerank.schemas import Boost, Document, MatchBoost, RecencyBoost
 
@@ -28,18 +29,6 @@ def lookup(metadata: dict[str, Any], path: str) -> Any:
     return node
 
 
-def parse_date(value: Any) -> datetime:
-    """ISO 8601 date/datetime string (naive = UTC) or Unix seconds → aware datetime; ValueError otherwise."""
-    if isinstance(value, bool):
-        raise ValueError("a boolean is not a date")
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(float(value), tz=UTC)
-    if isinstance(value, str):
-        parsed = datetime.fromisoformat(value.strip())
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    raise ValueError(f"{type(value).__name__} is not a date")
-
-
 def scale(score: float, factor: float) -> float:
     return score * factor if score >= 0 else score / factor
 
@@ -49,8 +38,8 @@ def _recency(boost: RecencyBoost, doc_id: str, metadata: dict[str, Any], now: da
     if raw is _MISSING or raw is None:
         return score, f"recency: no '{boost.field}' in metadata, score unchanged"
     try:
-        when = parse_date(raw)
-    except (ValueError, OverflowError, OSError):
+        when = parse_datetime(raw)
+    except ValueError:
         raise InvalidInput(
             f"document '{doc_id}': metadata '{boost.field}' = {raw!r} is not a date; "
             "use an ISO 8601 date such as '2024-05-31' or '2024-05-31T12:00:00Z', or Unix seconds"
@@ -97,7 +86,7 @@ def resolve_now(boosts: list[Boost]) -> dict[int, datetime]:
                 out[i] = datetime.now(UTC)
                 continue
             try:
-                out[i] = parse_date(boost.now)
+                out[i] = parse_datetime(boost.now)
             except ValueError:
                 raise InvalidInput(f"boosts[{i}].now = {boost.now!r} is not an ISO 8601 date") from None
     return out

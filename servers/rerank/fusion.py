@@ -1,8 +1,8 @@
 """Score fusion: reciprocal rank fusion (RRF) and weighted sums of min-max or z-score normalized scores.
 
-Used two ways: :func:`fuse` merges ranked lists from different systems (BM25 from one, dense
-from another), and fusion reranker specs (``rrf:none+late-interaction``) combine methods over
-the same candidates.
+The one implementation, used three ways: :func:`servers.rerank.api.fuse` merges ranked lists
+from different systems, fusion reranker specs (``rrf:none+late-interaction``) combine methods
+over the same candidates, and retrieval fuses its dense and BM25 lists.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from typing import Literal
 import numpy as np
 
 from servers.core.errors import InvalidInput
-from servers.rerank.schemas import FusedItem, FuseResponse, RankedItem
 
 RRF_K = 60
 Normalization = Literal["minmax", "zscore"]
@@ -45,7 +44,40 @@ def rrf_scores(
     return out
 
 
-def _check_weights(weights: list[float] | None, count: int) -> list[float]:
+def fuse_ranked(
+    rankings: Sequence[Sequence[tuple[str, float | None]]],
+    method: Literal["rrf", "weighted"],
+    *,
+    weights: Sequence[float] | None = None,
+    normalization: Normalization = "minmax",
+    k: int = RRF_K,
+    absent: Literal["lowest", "zero"] = "lowest",
+) -> tuple[list[str], np.ndarray]:
+    """Fuse ranked lists of ``(id, score)`` (each best first, ids unique within a list): the ids in
+    first-seen order and their fused scores. ``rrf``: sum of weight / (k + rank). ``weighted``: sum
+    of weight × normalized score, an id absent from a list counting as that list's ``lowest``
+    normalized value or ``zero``. No validation here: callers check their inputs."""
+    index: dict[str, int] = {}
+    for ranking in rankings:
+        for item_id, _ in ranking:
+            index.setdefault(item_id, len(index))
+    n = len(index)
+    w = [1.0] * len(rankings) if weights is None else list(weights)
+    if method == "rrf":
+        return list(index), rrf_scores([[index[i] for i, _ in r] for r in rankings], n, k=k, weights=w)
+    total = np.zeros(n, dtype=np.float64)
+    for j, ranking in enumerate(rankings):
+        if not ranking:
+            continue
+        norm = normalize(np.array([s for _, s in ranking], dtype=np.float64), normalization)
+        column = np.full(n, norm.min() if absent == "lowest" else 0.0)
+        column[[index[i] for i, _ in ranking]] = norm
+        total += w[j] * column
+    return list(index), total
+
+
+def check_weights(weights: list[float] | None, count: int) -> list[float]:
+    """One finite weight >= 0 per ranking (equal weights when None), not all 0."""
     if weights is None:
         return [1.0] * count
     if len(weights) != count:
@@ -53,63 +85,3 @@ def _check_weights(weights: list[float] | None, count: int) -> list[float]:
     if any(not np.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
         raise InvalidInput("weights must be finite, >= 0, and not all 0")
     return list(weights)
-
-
-def fuse(
-    rankings: list[list[RankedItem]],
-    method: Literal["rrf", "weighted"] = "rrf",
-    weights: list[float] | None = None,
-    normalization: Normalization = "minmax",
-    k: int = RRF_K,
-    top_n: int | None = None,
-) -> FuseResponse:
-    """One ranking from several ranked lists (each best first).
-
-    ``rrf``: score = sum over lists of weight / (k + rank). ``weighted``: score = sum of weight ×
-    normalized score; every item needs a score, and a document missing from a list gets that
-    list's lowest normalized value. Ties keep first-seen order.
-    """
-    if not rankings or any(len(r) == 0 for r in rankings):
-        raise InvalidInput("rankings must hold at least one non-empty list of {id, score} items (best first)")
-    if method not in ("rrf", "weighted"):
-        raise InvalidInput(f"unknown fusion method '{method}': use 'rrf' or 'weighted'")
-    if k < 0:
-        raise InvalidInput("k must be >= 0 (60 is the usual RRF constant)")
-    w = _check_weights(weights, len(rankings))
-    ids: dict[str, int] = {}
-    for j, ranking in enumerate(rankings):
-        seen: set[str] = set()
-        for item in ranking:
-            if item.id in seen:
-                raise InvalidInput(f"rankings[{j}] lists id '{item.id}' twice: each id once per ranking")
-            seen.add(item.id)
-            ids.setdefault(item.id, len(ids))
-            if method == "weighted" and item.score is None:
-                raise InvalidInput(
-                    f"weighted fusion needs a score on every item; rankings[{j}] item '{item.id}' has none "
-                    "(use method 'rrf' for rank-only lists)"
-                )
-    n = len(ids)
-    ranks: list[list[int | None]] = [[None] * len(rankings) for _ in range(n)]
-    for j, ranking in enumerate(rankings):
-        for rank, item in enumerate(ranking, start=1):
-            ranks[ids[item.id]][j] = rank
-    if method == "rrf":
-        total = rrf_scores([[ids[it.id] for it in r] for r in rankings], n, k=k, weights=w)
-    else:
-        total = np.zeros(n, dtype=np.float64)
-        for j, ranking in enumerate(rankings):
-            norm = normalize(np.array([it.score for it in ranking], dtype=np.float64), normalization)
-            column = np.full(n, norm.min())
-            column[[ids[it.id] for it in ranking]] = norm
-            total += w[j] * column
-    order = np.argsort(-total, kind="stable")
-    names = list(ids)
-    limit = len(order) if top_n is None else top_n
-    results = [
-        FusedItem(id=names[i], rank=pos, score=float(total[i]), ranks=ranks[i])
-        for pos, i in enumerate(order[:limit], start=1)
-    ]
-    return FuseResponse(
-        method=method, normalization=normalization if method == "weighted" else None, weights=w, results=results
-    )

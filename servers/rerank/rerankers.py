@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from servers.core.errors import ConfigError, InvalidInput
+from servers.core.models import causal_lm, cross_encoder, embed, embedder
 from servers.rerank.fusion import normalize, rrf_scores
 
 if TYPE_CHECKING:
@@ -83,11 +84,7 @@ class EmbeddingReranker(Reranker):
         return self.settings.models.embedder
 
     def _vectors(self, texts: list[str]) -> np.ndarray:
-        from servers.core.models import embedder
-
-        model = embedder(None, self.settings)
-        batch = self.settings.models.batch_size
-        return model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, batch_size=batch)
+        return embed(texts, self.settings)
 
     def _score(self, query: str, texts: list[str]) -> np.ndarray:
         q = self._vectors([query])[0]
@@ -105,8 +102,6 @@ class LateInteractionReranker(Reranker):
         return self.settings.models.embedder
 
     def _tokens(self, texts: list[str]) -> list[np.ndarray]:
-        from servers.core.models import embedder
-
         model = embedder(None, self.settings)
         out = model.encode(
             texts,
@@ -145,8 +140,6 @@ class CrossEncoderReranker(Reranker):
         return None
 
     def _score(self, query: str, texts: list[str]) -> np.ndarray:
-        from servers.core.models import cross_encoder
-
         reason = self.unavailable_reason()
         if reason:
             raise ConfigError(reason)
@@ -176,8 +169,6 @@ class LLMReranker(Reranker):
 
     def _score(self, query: str, texts: list[str]) -> list[float]:
         import torch
-
-        from servers.core.models import causal_lm
 
         lm = causal_lm(None, self.settings)
         tok = lm.tokenizer

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from servers.core.errors import InvalidInput
+from servers.core import dates
+from servers.core.errors import InvalidInput, validation_message
 from servers.retrieval.store import quote, validate_id
 
 KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
@@ -70,10 +70,7 @@ def parse_filter(value: SearchFilter | dict[str, Any] | str | None) -> SearchFil
     try:
         return SearchFilter.model_validate(value)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"'{'.'.join(str(p) for p in err['loc']) or 'filter'}': {err['msg']}" for err in exc.errors()[:3]
-        )
-        raise InvalidInput(f"invalid filter: {problems}; {_HINT}") from exc
+        raise InvalidInput(f"invalid filter: {validation_message(exc, limit=3)}; {_HINT}") from exc
 
 
 _HINT = (
@@ -84,26 +81,13 @@ _HINT = (
 
 def to_epoch(value: str | int | float, field: str) -> int:
     """An ISO date / datetime (UTC unless it says otherwise) or epoch seconds → epoch seconds."""
-    if isinstance(value, bool):
-        raise InvalidInput(f"filter '{field}': expected a date like '2024-01-31' or epoch seconds, got {value!r}")
-    if isinstance(value, int | float):
-        return int(value)
-    text = value.strip()
-    if re.fullmatch(r"-?\d+", text):
-        return int(text)
     try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            parsed = datetime.combine(date.fromisoformat(text), datetime.min.time())
-        else:
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return dates.to_epoch(value)
     except ValueError as exc:
         raise InvalidInput(
             f"filter '{field}': {value!r} is not a date; use ISO format ('2024-01-31' or "
             "'2024-01-31T12:00:00Z') or epoch seconds"
         ) from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp())
 
 
 def _literal(value: Any, where: str) -> str:

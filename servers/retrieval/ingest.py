@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -27,15 +26,26 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from servers.core.errors import InvalidInput, QuiverError
-from servers.core.roots import read_under_roots, resolve_under_roots
+from servers.core.models import embed, embedding_dimension
+from servers.core.progress import Progress
+from servers.core.roots import MB, read_under_roots, resolve_under_roots
 from servers.core.settings import Settings
+from servers.parse.chunking import chunk_document
+from servers.parse.inputs import walk_files
+from servers.parse.isolated import parse_bytes_isolated, parse_text_isolated
 from servers.retrieval.filters import to_epoch
-from servers.retrieval.store import MAX_HEADINGS, MAX_TAGS, Store, get_store, quote, utf8_truncate
+from servers.retrieval.store import (
+    MAX_HEADINGS,
+    MAX_TAGS,
+    Store,
+    chunk_id_for,
+    doc_id_for,
+    get_store,
+    utf8_truncate,
+)
 
-Progress = Callable[[int, int, str], None]
 Strategy = Literal["structure", "fixed", "recursive", "semantic"]
 MAX_FILES = 100_000
-TEXT_FORMAT_NAME = "text.md"
 
 
 class TextDocument(BaseModel):
@@ -94,11 +104,6 @@ class _Doc:
     mtime: float = 0.0
 
 
-def doc_id_for(source: str) -> str:
-    """The document id of a source (resolved file path, URL or name)."""
-    return hashlib.sha256(f"source\x00{source}".encode()).hexdigest()[:32]
-
-
 def embed_input(title: str, headings: Sequence[str], text: str, with_context: bool = True) -> str:
     """What is embedded for a chunk: its title and heading path (those not already at its start), then its text."""
     if not with_context:
@@ -110,19 +115,6 @@ def embed_input(title: str, headings: Sequence[str], text: str, with_context: bo
 
 def _digest(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()[:32]
-
-
-def chunk_id_for(doc_id: str, version: str, index: int, text: str) -> str:
-    return hashlib.sha256(f"{doc_id}\x00{version}\x00{index}\x00{text}".encode()).hexdigest()[:32]
-
-
-def _walk(folder: Path, data_dir: Path) -> Iterable[Path]:
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and (here / d).resolve() != data_dir)
-        for name in sorted(filenames):
-            if not name.startswith("."):
-                yield here / name
 
 
 def collect_items(
@@ -138,7 +130,7 @@ def collect_items(
         except QuiverError as exc:
             errors.append(DocumentError(source=str(raw), error=str(exc)))
             continue
-        files = _walk(path, settings.data_path) if path.is_dir() else [path]
+        files = walk_files(path, skip=settings.data_path) if path.is_dir() else [path]
         for file in files:
             key = str(file.resolve()) if file.is_symlink() else str(file)
             if file.is_symlink():  # a link inside a folder must still land under a root
@@ -170,8 +162,6 @@ class Ingestor:
         chunk_overlap: int | None, tags: Sequence[str], metadata: dict[str, Any] | None,
         store: Store | None = None,
     ) -> None:
-        from servers.core.models import embedder
-
         cfg = settings.retrieval
         self.settings = settings
         self.roots = settings.root_paths()
@@ -185,9 +175,7 @@ class Ingestor:
         self.tags = _clean_tags(tags)
         self.metadata = dict(metadata or {})
         self.store.require(kb)
-        self.model = embedder(settings.models.embedder, settings)
-        self.dim = int(self.model.get_embedding_dimension())
-        self.store.check_model(kb, settings.models.embedder, self.dim)
+        self.store.check_model(kb, settings.models.embedder, embedding_dimension(settings))
         self.timings = {"read_parse": 0.0, "embed": 0.0, "store": 0.0}
         self.counts = {"added": 0, "replaced": 0, "unchanged": 0, "chunks_added": 0, "chunks_removed": 0, "chunks_skipped": 0}
 
@@ -212,25 +200,22 @@ class Ingestor:
             data = item.text.text.encode("utf-8")
         else:
             assert item.path is not None
-            limit = int(self.settings.parse.max_file_mb * 1024 * 1024)
+            limit = int(self.settings.parse.max_file_mb * MB)
             file = read_under_roots(item.path, self.roots, max_bytes=limit)
             data, mtime = file.data, file.mtime
         version = _digest(hashlib.sha256(data).hexdigest(), self._options(item))
         return _Doc(item=item, doc_id=doc_id_for(item.source), version=version, data=data, mtime=mtime)
 
     def parse_and_chunk(self, doc: _Doc) -> None:
-        from servers.parse.chunking import chunk_document
-        from servers.parse.isolated import parse_bytes_isolated as parse_bytes
-
         item = doc.item
         opts = self._options(item)
         if item.text is not None:
-            parsed = parse_bytes(doc.data, TEXT_FORMAT_NAME, self.settings.parse, source=item.source)
+            parsed = parse_text_isolated(item.text.text, source=item.source, settings=self.settings.parse)
             title = item.text.title or parsed.title or ""
             created = to_epoch(item.text.created, "created") if item.text.created is not None else int(time.time())
         else:
             assert item.path is not None
-            parsed = parse_bytes(doc.data, item.path.name, self.settings.parse, source=item.source)
+            parsed = parse_bytes_isolated(doc.data, item.path.name, self.settings.parse, source=item.source)
             title = parsed.title or item.path.stem
             created = _date(parsed.metadata.created) or int(doc.mtime)
         chunks = chunk_document(
@@ -261,10 +246,7 @@ class Ingestor:
         if not docs:
             return []
         start = time.perf_counter()
-        ids = [d.doc_id for d in docs]
-        rows = self.store.iter_query(
-            self.kb, f"doc_id in [{', '.join(quote(i) for i in ids)}]", fields=["doc_id", "version", "chunk_count"]
-        )
+        rows = self.store.versions(self.kb, [d.doc_id for d in docs])
         complete: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
             complete.setdefault(row["doc_id"], []).append(row)
@@ -273,7 +255,7 @@ class Ingestor:
             mine = [r for r in complete.get(doc.doc_id, []) if r["version"] == doc.version]
             doc.existed = doc.doc_id in complete
             if mine and len(mine) == int(mine[0]["chunk_count"]):
-                stale = self.store.delete(self.kb, self._stale_expr(doc)) if len(mine) < len(complete[doc.doc_id]) else 0
+                stale = self._drop_old(doc) if len(mine) < len(complete[doc.doc_id]) else 0
                 self.counts["unchanged" if not stale else "replaced"] += 1
                 self.counts["chunks_skipped"] += len(mine)
                 self.counts["chunks_removed"] += stale
@@ -282,19 +264,15 @@ class Ingestor:
         self.timings["store"] += time.perf_counter() - start
         return todo
 
-    @staticmethod
-    def _stale_expr(doc: _Doc) -> str:
-        return f"doc_id == {quote(doc.doc_id)} and version != {quote(doc.version)}"
+    def _drop_old(self, doc: _Doc) -> int:
+        return self.store.delete_other_versions(self.kb, doc.doc_id, doc.version)
 
     def store_docs(self, docs: list[_Doc]) -> None:
         """Embed and upsert the chunks of ``docs``, then delete their older versions."""
         inputs = [t for d in docs for t in d.embed_inputs]
         if inputs:
             start = time.perf_counter()
-            vectors = self.model.encode(
-                inputs, batch_size=self.settings.models.batch_size, normalize_embeddings=True,
-                convert_to_numpy=True, show_progress_bar=False,
-            )
+            vectors = embed(inputs, self.settings)
             self.timings["embed"] += time.perf_counter() - start
             k = 0
             for doc in docs:
@@ -306,7 +284,7 @@ class Ingestor:
         for i in range(0, len(rows), 256):
             self.store.upsert(self.kb, rows[i : i + 256])
         for doc in docs:
-            removed = self.store.delete(self.kb, self._stale_expr(doc)) if doc.existed else 0
+            removed = self._drop_old(doc) if doc.existed else 0
             self.counts["replaced" if doc.existed else "added"] += 1
             self.counts["chunks_added"] += len(doc.rows)
             self.counts["chunks_removed"] += removed

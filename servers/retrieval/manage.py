@@ -6,11 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from servers.core.errors import InvalidInput
+from servers.core.models import embedding_dimension
 from servers.core.settings import Settings
 from servers.retrieval.filters import SearchFilter, to_expression
-from servers.retrieval.ingest import doc_id_for
-from servers.retrieval.store import KnowledgeBaseInfo, Store, get_store, quote, validate_id
+from servers.retrieval.store import KnowledgeBaseInfo, Store, documents_expr, get_store
 
 
 class DeleteResult(BaseModel):
@@ -22,12 +21,9 @@ class DeleteResult(BaseModel):
 def create_kb(settings: Settings, name: str, *, description: str = "", exist_ok: bool = False,
               store: Store | None = None) -> KnowledgeBaseInfo:
     """Create a knowledge base recording the configured embedder and its dimension."""
-    from servers.core.models import embedder
-
     store = store or get_store(settings)
     store.collection(name)  # validates the name before loading a model
-    model = embedder(settings.models.embedder, settings)
-    dim = int(model.get_embedding_dimension())
+    dim = embedding_dimension(settings)
     return store.create(name, embedder=settings.models.embedder, dim=dim, settings=settings,
                         description=description, exist_ok=exist_ok)
 
@@ -44,23 +40,7 @@ def delete_documents(
     """Delete every chunk of the documents selected by ids, sources (ORed), and/or a filter (ANDed)."""
     store = store or get_store(settings)
     store.require(kb)
-    ors = []
-    if doc_ids:
-        ors.append(f"doc_id in [{', '.join(quote(validate_id(d, 'doc_id')) for d in doc_ids)}]")
-    if sources:
-        # a source's doc id covers rows whatever source string they carry (stored sources are truncated)
-        ids = [doc_id_for(s) for s in sources]
-        ors.append(f"doc_id in [{', '.join(quote(d) for d in ids)}]")
-        ors.append(f"source in [{', '.join(quote(s) for s in sources)}]")
-    flt = to_expression(filter)
-    if not ors and not flt:
-        raise InvalidInput("say what to delete: doc_ids, sources and/or a filter (to remove everything, use kb_drop)")
-    parts = []
-    if ors:
-        parts.append("(" + " or ".join(ors) + ")")
-    if flt:
-        parts.append(f"({flt})")
-    expr = " and ".join(parts)
+    expr = documents_expr(doc_ids, sources, to_expression(filter))
     n = store.delete(kb, expr)
     if n:
         store.flush(kb)

@@ -14,6 +14,7 @@ and ingest options), ``chunk_index`` / ``chunk_count``, ``text`` (analyzed; a BM
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
@@ -26,6 +27,7 @@ from pydantic import BaseModel, Field
 
 from servers.core.errors import ConfigError, InvalidInput, NotFound, QuiverError
 from servers.core.settings import Settings
+from servers.core.text import one_line
 
 log = logging.getLogger(__name__)
 # pymilvus logs every failed RPC with a traceback at ERROR; we translate those errors ourselves.
@@ -113,6 +115,36 @@ def validate_id(value: object, what: str = "chunk_id") -> str:
     return value
 
 
+def doc_id_for(source: str) -> str:
+    """The document id of a source (resolved file path, URL or name)."""
+    return hashlib.sha256(f"source\x00{source}".encode()).hexdigest()[:32]
+
+
+def chunk_id_for(doc_id: str, version: str, index: int, text: str) -> str:
+    """A chunk's id: a hash of its document, version, position and text (re-ingesting upserts the same ids)."""
+    return hashlib.sha256(f"{doc_id}\x00{version}\x00{index}\x00{text}".encode()).hexdigest()[:32]
+
+
+def _strings(values: list[str]) -> str:
+    return "[" + ", ".join(quote(v) for v in values) + "]"
+
+
+def documents_expr(doc_ids: list[str] | None = None, sources: list[str] | None = None, where: str = "") -> str:
+    """The chunks of the documents named by ids or sources (ORed), ANDed with ``where`` (a filter's
+    expression); raises InvalidInput when nothing is named."""
+    ors = []
+    if doc_ids:
+        ors.append(f"doc_id in {_strings([validate_id(d, 'doc_id') for d in doc_ids])}")
+    if sources:
+        # a source's doc id covers rows whatever source string they carry (stored sources are truncated)
+        ors.append(f"doc_id in {_strings([doc_id_for(s) for s in sources])}")
+        ors.append(f"source in {_strings(sources)}")
+    if not ors and not where:
+        raise InvalidInput("say what to delete: doc_ids, sources and/or a filter (to remove everything, use kb_drop)")
+    parts = (["(" + " or ".join(ors) + ")"] if ors else []) + ([f"({where})"] if where else [])
+    return " and ".join(parts)
+
+
 class Store:
     """One Milvus connection; every call goes through :meth:`call` (locking, error translation)."""
 
@@ -139,7 +171,7 @@ class Store:
                     "retrieval.milvus_uri to a Milvus server shared by several processes"
                 ) from exc
             raise ConfigError(
-                f"cannot open Milvus at {uri!r}: {_short(exc)}; check retrieval.milvus_uri / milvus_token"
+                f"cannot open Milvus at {uri!r}: {one_line(exc, 400)}; check retrieval.milvus_uri / milvus_token"
             ) from exc
 
     # ------------------------------------------------------------ plumbing
@@ -156,7 +188,7 @@ class Store:
         except QuiverError:
             raise
         except MilvusException as exc:
-            raise QuiverError(f"Milvus refused {what}: {_short(getattr(exc, 'message', None) or exc)}") from exc
+            raise QuiverError(f"Milvus refused {what}: {one_line(getattr(exc, 'message', None) or exc, 400)}") from exc
 
     def collection(self, kb: str) -> str:
         return PREFIX + validate_kb_name(kb)
@@ -340,6 +372,31 @@ class Store:
         checked = [validate_id(i, "chunk_id") for i in ids]
         return self.query(kb, f"id in [{', '.join(quote(i) for i in checked)}]", limit=len(checked))
 
+    # ------------------------------------------------------------ documents
+
+    def document_rows(self, kb: str, *, doc_id: str | None = None, source: str | None = None) -> list[dict[str, Any]]:
+        """Every chunk of one document (by id or by source), in chunk order."""
+        if bool(doc_id) == bool(source):
+            raise InvalidInput("give exactly one of doc_id or source")
+        expr = f"doc_id == {quote(validate_id(doc_id, 'doc_id'))}" if doc_id else f"source == {quote(source or '')}"
+        rows = list(self.iter_query(kb, expr, fields=OUTPUT_FIELDS))
+        rows.sort(key=lambda r: int(r["chunk_index"]))
+        return rows
+
+    def chunk_id_at(self, kb: str, doc_id: str, index: int) -> str | None:
+        """The id of chunk ``index`` of document ``doc_id``, or None."""
+        expr = f"doc_id == {quote(validate_id(doc_id, 'doc_id'))} and chunk_index == {int(index)}"
+        rows = self.query(kb, expr, fields=["id"], limit=1)
+        return rows[0]["id"] if rows else None
+
+    def versions(self, kb: str, doc_ids: list[str]) -> Iterator[dict[str, Any]]:
+        """``doc_id``, ``version`` and ``chunk_count`` of every stored chunk of these documents."""
+        return self.iter_query(kb, f"doc_id in {_strings(doc_ids)}", fields=["doc_id", "version", "chunk_count"])
+
+    def delete_other_versions(self, kb: str, doc_id: str, version: str) -> int:
+        """Delete a document's chunks of every version but ``version``; returns how many."""
+        return self.delete(kb, f"doc_id == {quote(doc_id)} and version != {quote(version)}")
+
     def search_dense(
         self, kb: str, vectors: list[list[float]], *, limit: int, expr: str = "", search_params: dict | None = None
     ) -> list[list[tuple[str, float, dict[str, Any]]]]:
@@ -365,11 +422,6 @@ class Store:
         )
         # BM25 scores are non-negative; some Milvus builds report them negated (as distances).
         return [[(h["id"], abs(float(h["distance"])), h["entity"]) for h in hits] for hits in res]
-
-
-def _short(exc: object, limit: int = 400) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 _stores: dict[tuple[str, str], Store] = {}

@@ -1,6 +1,7 @@
 """text2sql: schema discovery, question → SQL and safe read-only execution over named databases.
 
-Library modules (usable without MCP):
+:mod:`.api` holds the public functions, one per tool (:mod:`.server` declares them). Library
+modules (usable without MCP):
 
 - :mod:`.database`  — named databases opened read-only (SQLite, DuckDB, any SQLAlchemy URL), execution
   with row and time limits, plans, introspection;

@@ -12,14 +12,18 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import sqlglot
 from pydantic import BaseModel, Field
 
+from servers.core import models
 from servers.core.errors import InvalidInput, QuiverError
-from servers.core.settings import Settings
+from servers.core.generate import get_generator
+from servers.core.progress import Progress, no_progress
+from servers.core.settings import Settings, Text2SqlSettings
 from servers.text2sql.database import Database, QueryResult
 from servers.text2sql.examples import Example, ExampleRetriever, ExampleStore
 from servers.text2sql.linking import LinkedSchema, SchemaLinker
@@ -28,7 +32,6 @@ from servers.text2sql.prompting import STOP, build_messages, extract_sql, repair
 from servers.text2sql.sqlcheck import check_sql
 
 Status = Literal["ok", "invalid", "error", "no_sql", "checked"]
-Progress = Callable[[float, float, str], None]
 MAX_QUESTION_CHARS = 2000
 
 
@@ -73,6 +76,39 @@ class PipelineOptions(BaseModel):
     examples_k: int = 3
     seed: int = 0
     instructions: str | None = None
+
+    @classmethod
+    def from_settings(cls, cfg: Text2SqlSettings, **given: Any) -> PipelineOptions:
+        """Options for one call: the caller's values where given (not None), else the ``[text2sql]`` settings."""
+        defaults = {
+            "candidates": cfg.candidates, "repair_rounds": cfg.repair_rounds, "max_rows": cfg.max_rows,
+            "timeout_s": cfg.timeout_s, "max_new_tokens": cfg.max_new_tokens, "temperature": cfg.sample_temperature,
+            "examples_k": cfg.examples_k,
+        }
+        return cls(**(defaults | {k: v for k, v in given.items() if v is not None}))
+
+
+@dataclass
+class Attempt:
+    """One SQL attempt and what the check (and the database) said about it."""
+
+    sql: str
+    status: Status
+    error: str | None = None
+    result: QueryResult | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.status in ("ok", "checked")
+
+
+@dataclass
+class Repair:
+    """The outcome of repairing a failed attempt: the last attempt, rounds used, earlier attempts."""
+
+    last: Attempt
+    rounds: int
+    history: list[str] = field(default_factory=list)
 
 
 def _signature(result: QueryResult) -> tuple:
@@ -125,11 +161,7 @@ class TextToSql:
     # ------------------------------------------------------------ lazy parts
     def _embed(self, texts: list[str]) -> np.ndarray:
         if self._embed_fn is None:
-            from servers.core.models import embedder
-
-            model = embedder(settings=self.settings)
-            self._embed_fn = lambda xs: model.encode(xs, normalize_embeddings=True, convert_to_numpy=True,
-                                                     batch_size=self.settings.models.batch_size)
+            return models.embed(texts, self.settings)
         return self._embed_fn(texts)
 
     @property
@@ -142,8 +174,6 @@ class TextToSql:
     @property
     def generator(self) -> Any:
         if self._generator is None:
-            from servers.core.generate import get_generator
-
             self._generator = get_generator(self.settings)
         return self._generator
 
@@ -171,37 +201,35 @@ class TextToSql:
         messages = build_messages(question, db.dialect, linked, examples, options.instructions)
         return messages, linked, examples
 
-    def evaluate(self, db: Database, sql: str, options: PipelineOptions) -> tuple[Status, str | None, QueryResult | None]:
+    def evaluate(self, db: Database, sql: str, options: PipelineOptions) -> Attempt:
         """Check, then (if executing) run one candidate SQL."""
         if not sql:
-            return "no_sql", "the answer contained no SELECT statement", None
+            return Attempt(sql, "no_sql", "the answer contained no SELECT statement")
         report = check_sql(sql, db.schema())
         if not report.ok:
-            return "invalid", "; ".join(report.problems), None
+            return Attempt(sql, "invalid", "; ".join(report.problems))
         if not options.execute:
-            return "checked", None, None
+            return Attempt(sql, "checked")
         try:
-            return "ok", None, db.execute(sql, max_rows=options.max_rows, timeout_s=options.timeout_s)
+            return Attempt(sql, "ok", result=db.execute(sql, max_rows=options.max_rows, timeout_s=options.timeout_s))
         except QuiverError as exc:
-            return "error", str(exc), None
+            return Attempt(sql, "error", str(exc))
 
-    def repair(self, db: Database, messages: list[dict[str, Any]], sql: str, error: str,
-               options: PipelineOptions, rounds: int) -> tuple[str, Status, str | None, QueryResult | None, int, list[str]]:
-        """Feed the error back up to ``rounds`` times; returns the last attempt and its outcome."""
+    def repair(self, db: Database, messages: list[dict[str, Any]], failed: Attempt, options: PipelineOptions,
+               rounds: int) -> Repair:
+        """Feed the error back up to ``rounds`` times; returns the last attempt and the history."""
         history: list[str] = []
-        status: Status = "error"
-        result = None
+        attempt = failed
         used = 0
         while used < rounds:
             used += 1
-            history.append(f"{sql or '(no SQL)'} -- {error}")
-            answer = self.generator.chat(repair_messages(messages, sql, error), max_new_tokens=options.max_new_tokens,
-                                         temperature=0.0, stop=STOP)[0]
-            sql = extract_sql(answer)
-            status, error, result = self.evaluate(db, sql, options)
-            if status in ("ok", "checked"):
+            history.append(f"{attempt.sql or '(no SQL)'} -- {attempt.error}")
+            answer = self.generator.chat(repair_messages(messages, attempt.sql, attempt.error or ""),
+                                         max_new_tokens=options.max_new_tokens, temperature=0.0, stop=STOP)[0]
+            attempt = self.evaluate(db, extract_sql(answer), options)
+            if attempt.passed:
                 break
-        return sql, status, error, result, used, history
+        return Repair(attempt, used, history)
 
     # ------------------------------------------------------------ the whole thing
     def answer(
@@ -219,7 +247,7 @@ class TextToSql:
         if len(question) > MAX_QUESTION_CHARS:
             raise InvalidInput(f"question is {len(question)} characters; keep it under {MAX_QUESTION_CHARS}")
         total = options.candidates + 2
-        notify = progress or (lambda *_: None)
+        notify = progress or no_progress
         notify(0, total, "linking schema")
         messages, linked, examples = self.prepare(question, db, store, options)
         notify(1, total, f"generating {options.candidates} candidate(s)")
@@ -229,21 +257,22 @@ class TextToSql:
                                          n=options.candidates - 1, stop=STOP, seed=options.seed)
         candidates: list[Candidate] = []
         results: dict[int, QueryResult] = {}
-        repaired: dict[tuple[str, str], tuple] = {}
+        repaired: dict[tuple[str, str], Repair] = {}
         for i, text in enumerate(texts, start=1):
             notify(1 + i, total, f"checking candidate {i}")
-            sql = extract_sql(text)
-            status, error, result = self.evaluate(db, sql, options)
-            cand = Candidate(index=i, sql=sql, status=status, error=error)
-            if status not in ("ok", "checked") and options.repair_rounds > 0:
-                key = (sql, error or "")
-                if key not in repaired:
-                    repaired[key] = self.repair(db, messages, sql, error or "", options, options.repair_rounds)
-                new_sql, status, error, result, used, history = repaired[key]
-                cand = Candidate(index=i, sql=new_sql, status=status, error=error, repairs=used, history=history)
-            if result is not None:
-                cand.row_count = result.row_count
-                results[i] = result
+            attempt = self.evaluate(db, extract_sql(text), options)
+            repairs, history = 0, []
+            if not attempt.passed and options.repair_rounds > 0:
+                key = (attempt.sql, attempt.error or "")
+                if key not in repaired:  # identical failures are repaired once
+                    repaired[key] = self.repair(db, messages, attempt, options, options.repair_rounds)
+                fixed = repaired[key]
+                attempt, repairs, history = fixed.last, fixed.rounds, fixed.history
+            cand = Candidate(index=i, sql=attempt.sql, status=attempt.status, error=attempt.error, repairs=repairs,
+                             history=history)
+            if attempt.result is not None:
+                cand.row_count = attempt.result.row_count
+                results[i] = attempt.result
             candidates.append(cand)
         chosen = self._vote(candidates, results, db.dialect)
         explanation = None

@@ -18,6 +18,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from servers.core.errors import AccessDenied, InvalidInput
+from servers.core.text import one_line
 from servers.text2sql.schema import DatabaseSchema
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # "falling back to Command" warnings are ours to report
@@ -99,7 +100,7 @@ def parse_single(sql: str, dialect: str) -> tuple[exp.Expression | None, list[st
     try:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
     except (ParseError, TokenError) as exc:
-        detail = " ".join(str(exc).split())[:300]
+        detail = one_line(exc, 300)
         return None, [f"syntax error for the {dialect} dialect: {detail}"]
     except (RecursionError, ValueError) as exc:
         return None, [f"the SQL could not be parsed ({type(exc).__name__}); simplify it"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from host.cli import main
+from servers.core.cli import main
 
 
 def test_cli_ingest_then_reingest_is_idempotent(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

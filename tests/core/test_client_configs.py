@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from host.cli import main
+from servers.core.cli import main
 from servers.core.client_configs import EXAMPLE_FILES, build_config, render
 from servers.core.errors import InvalidInput
 from servers.core.registry import server_names

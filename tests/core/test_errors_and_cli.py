@@ -1,4 +1,5 @@
-"""The error convention end to end through the SDK, and the CLI's settings plumbing."""
+"""The error convention end to end through the SDK (the one adapter at the MCP boundary), and the
+CLI's settings plumbing."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from mcp import Client
 from mcp.server import MCPServer
 from pydantic import BaseModel
 
-from host.cli import build_parser, main, settings_from_args
-from servers.core.errors import InvalidInput
+from servers.core.boundary import tool
+from servers.core.cli import build_parser, main, settings_from_args
+from servers.core.errors import InvalidInput, QuiverError, Timeout
 
 
 class Out(BaseModel):
@@ -21,15 +23,23 @@ class Out(BaseModel):
 def _app() -> MCPServer:
     app = MCPServer("errors")
 
-    @app.tool(name="expected", description="Fails the way a tool should when the caller erred.")
+    @tool(app, name="expected", description="Fails the way a tool should when the caller erred.")
     async def expected(value: int) -> Out:
         raise InvalidInput(f"value {value} is out of range: pass a value between 1 and 10")
 
-    @app.tool(name="bug", description="Fails the way a bug does.")
+    @tool(app, name="bug", description="Fails the way a bug does.")
     async def bug(value: int) -> Out:
         raise RuntimeError("secret internal state /etc/shadow")
 
     return app
+
+
+def test_quiver_errors_are_plain_exceptions() -> None:
+    """Libraries raise them without the MCP SDK; the adapter alone knows about tool errors."""
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    assert InvalidInput.__mro__[1:] == (QuiverError, Exception, BaseException, object)
+    assert not issubclass(QuiverError, ToolError) and issubclass(Timeout, QuiverError)
 
 
 def test_expected_errors_reach_the_model_and_bugs_do_not_leak(caplog: pytest.LogCaptureFixture) -> None:
@@ -42,9 +52,9 @@ def test_expected_errors_reach_the_model_and_bugs_do_not_leak(caplog: pytest.Log
     expected, bug, a_err, b_err = asyncio.run(run())
     assert a_err and b_err
     assert "pass a value between 1 and 10" in expected
-    assert "secret" not in bug and "Traceback" not in bug and "bug" in bug
-    causes = [str(r.exc_info[1].__cause__) for r in caplog.records if r.exc_info]
-    assert any("secret internal state" in c for c in causes), "the bug must be logged server-side"
+    assert "secret" not in bug and "Traceback" not in bug and "bug" in bug and "internal error" in bug
+    logged = [str(r.exc_info[1]) for r in caplog.records if r.exc_info]
+    assert any("secret internal state" in c for c in logged), "the bug must be logged server-side"
 
 
 def test_cli_flags_override_and_databases_add(tmp_path: Path) -> None:
@@ -64,3 +74,21 @@ def test_cli_errors_are_clear(capsys: pytest.CaptureFixture[str]) -> None:
     assert "needs --transport http" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         build_parser().parse_args(["serve", "parse", "--database", "no-equals-sign"])
+
+
+def test_servers_stand_without_the_host() -> None:
+    """`python -m servers` is the serving CLI alone: no host module is imported, no host command offered;
+    the `quiver` command adds ask/chat/demo."""
+    import subprocess
+    import sys
+
+    code = ("import sys, servers.core.cli, servers.core.serving, servers.core.boundary; "
+            "print(sorted(m for m in sys.modules if m == 'host' or m.startswith('host.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    help_text = subprocess.run([sys.executable, "-m", "servers", "--help"], capture_output=True, text=True).stdout
+    assert "serve" in help_text and "ingest" in help_text and "ask" not in help_text and "demo" not in help_text
+    from host.cli import build_parser as quiver_parser
+
+    commands = quiver_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    assert {"serve", "servers", "config", "ingest", "ask", "chat", "demo"} <= set(commands)

@@ -17,8 +17,16 @@ import torch
 
 from servers.core import generate, models
 from servers.core.errors import InvalidInput
-from servers.core.generate import EndpointError, EndpointGenerator, Generator, LocalGenerator, get_generator
+from servers.core.generate import (
+    EndpointClient,
+    EndpointError,
+    EndpointGenerator,
+    Generator,
+    LocalGenerator,
+    get_generator,
+)
 from servers.core.settings import Settings
+from tests.core.helpers import make_settings as core_settings
 
 MINILM = models.resolve("minilm", "embedder").path
 QUESTION = [{"role": "user", "content": "What is the capital of France? Answer in one sentence."}]
@@ -26,17 +34,11 @@ QUESTION = [{"role": "user", "content": "What is the capital of France? Answer i
 
 def make_settings(tmp_path: Path, **model_keys: Any) -> Settings:
     model_keys.setdefault("cache_dir", os.environ.get("QUIVER_MODELS__CACHE_DIR"))  # shared dequantized SmolLM2
-    return Settings.model_validate({"data_dir": str(tmp_path / "data"), "roots": [str(tmp_path)], "models": model_keys})
+    return core_settings(tmp_path, **model_keys)
 
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """One intra-op thread: on a busy 2-core box (parallel test runs) two threads are many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # ------------------------------------------------------------------ local: tiny random Llama
 
@@ -199,7 +201,7 @@ def test_endpoint_payload_and_parsing(endpoint: str, tmp_path: Path, monkeypatch
 
 def test_endpoint_discovers_model_and_tops_up_choices(endpoint: str) -> None:
     FakeOpenAI.max_choices = 1  # like Ollama, which ignores n
-    gen = EndpointGenerator(endpoint + "/v1/")  # a base URL with /v1 works too
+    gen = EndpointGenerator(EndpointClient(endpoint + "/v1/"))  # a base URL with /v1 works too
     out = gen.chat(QUESTION, n=2)
     assert len(out) == 2 and gen.name == "served-model"
     assert [r["json"]["n"] for r in FakeOpenAI.requests] == [2, 1]
@@ -208,7 +210,7 @@ def test_endpoint_discovers_model_and_tops_up_choices(endpoint: str) -> None:
 
 def test_endpoint_http_error_is_clear(endpoint: str) -> None:
     FakeOpenAI.fail_with = 500
-    gen = EndpointGenerator(endpoint, model="m")
+    gen = EndpointGenerator(EndpointClient(endpoint, model="m"))
     with pytest.raises(EndpointError) as info:
         gen.chat(QUESTION)
     message = str(info.value)
@@ -219,6 +221,6 @@ def test_endpoint_unreachable_is_clear() -> None:
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    gen = EndpointGenerator(f"http://127.0.0.1:{port}", model="m", timeout_s=5)
+    gen = EndpointGenerator(EndpointClient(f"http://127.0.0.1:{port}", model="m", timeout_s=5))
     with pytest.raises(EndpointError, match=rf"cannot reach .*127\.0\.0\.1:{port}.*models\.endpoint"):
         gen.chat(QUESTION)

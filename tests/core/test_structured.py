@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from servers.core.errors import InvalidInput
-from servers.core.generate import EndpointGenerator, get_generator
+from servers.core.generate import EndpointClient, EndpointGenerator, get_generator
 from servers.core.settings import Settings
 from servers.core.structured import chat_json, parse_reply
 
@@ -98,7 +98,7 @@ def endpoint() -> Iterator[str]:
 
 
 def test_endpoint_gets_the_schema_as_response_format(endpoint: str, tmp_path: Path) -> None:
-    gen = EndpointGenerator(endpoint, model="judge-7b")
+    gen = EndpointGenerator(EndpointClient(endpoint, model="judge-7b"))
     replies = chat_json(gen, ASK, SCHEMA, n=2, seed=1)
     assert [r.value["verdict"] for r in replies] == ["B", "B"]  # the server ignored n: asked again
     sent = Recorder.payloads[0]

@@ -39,9 +39,11 @@ class ScriptedBackend:
         self.turns = list(turns)
         self.seen: list[dict[str, Any]] = []
 
-    def complete(self, messages, tools, *, tool_choice="auto", max_new_tokens=256, temperature=0.0, on_token=None):
+    def complete(self, messages, tools, *, tool_choice="auto", max_new_tokens=256, temperature=0.0, on_token=None,
+                 response_format=None):
         self.seen.append({"messages": [dict(m) for m in messages], "tools": [t.name for t in tools],
-                          "tool_choice": tool_choice})
+                          "schemas": {t.name: t.input_schema for t in tools}, "tool_choice": tool_choice,
+                          "response_format": response_format})
         turn = self.turns.pop(0) if self.turns else "(out of script)"
         if isinstance(turn, str):
             return ModelTurn(text=turn, completion_tokens=3, prompt_tokens=10, seconds=0.001)

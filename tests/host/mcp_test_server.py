@@ -1,5 +1,6 @@
-"""A small MCP server for the host's tests: arithmetic, a weather lookup, failures, a crash,
-a slow tool, and a tool that registers another tool at run time (tools/list_changed).
+"""A small MCP server for the host's tests (a plain SDK server, like any third-party one):
+arithmetic, a weather lookup, failures, a crash, a slow tool, and a tool that registers another
+tool at run time (tools/list_changed).
 
 Run: ``python tests/host/mcp_test_server.py [--prefix P]`` (stdio).
 """
@@ -14,9 +15,8 @@ from typing import Annotated
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
-
-from servers.core.errors import InvalidInput
 
 WEATHER = {"paris": (18.5, "cloudy"), "tokyo": (24.0, "sunny"), "oslo": (4.0, "snow")}
 
@@ -53,7 +53,7 @@ def build_server() -> MCPServer:
     async def get_weather(city: Annotated[str, Field(description="city name, e.g. Paris")]) -> Weather:
         key = city.strip().lower()
         if key not in WEATHER:
-            raise InvalidInput(f"unknown city '{city}': choose one of Paris, Tokyo, Oslo")
+            raise ToolError(f"unknown city '{city}': choose one of Paris, Tokyo, Oslo")
         temp, cond = WEATHER[key]
         return Weather(city=city, temperature_c=temp, conditions=cond)
 
@@ -63,7 +63,7 @@ def build_server() -> MCPServer:
 
     @app.tool(name="always_fails", description="A tool that always fails with a clear error message.")
     async def always_fails(reason: str = "none") -> Echo:
-        raise InvalidInput(f"always_fails cannot succeed (reason given: {reason}); use another tool")
+        raise ToolError(f"always_fails cannot succeed (reason given: {reason}); use another tool")
 
     @app.tool(name="sleep", description="Sleep for the given number of seconds.")
     async def sleep(seconds: Annotated[float, Field(ge=0, le=60)]) -> Sum:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import tomllib
-from pathlib import Path
 
 import pytest
 
-from host.config import load_server_file, quiver_servers, resolve_servers, settings_to_toml
+from host.config import load_server_file, quiver_servers, resolve_servers
 from servers.core.errors import ConfigError
 
 
@@ -50,17 +48,17 @@ def test_bad_configs_name_the_problem(tmp_path):
         load_server_file(tmp_path / "empty.json")
 
 
-def test_default_set_is_quivers_own_servers_with_effective_settings(settings):
+def test_default_set_is_quivers_own_servers_with_effective_settings(settings, tmp_path):
     from servers.core.registry import server_names
+    from servers.core.settings import load_settings
 
+    settings.host.max_steps = 3
+    settings.text2sql.databases = {"sales": str(tmp_path / "sales.sqlite")}
     specs = quiver_servers(settings)
     assert [s.name for s in specs] == server_names()
-    args = specs[0].args
-    assert args[:5] == ["-m", "host.cli", "serve", specs[0].name, "--transport"]
-    config = tomllib.loads(Path(args[args.index("--config") + 1]).read_text())
-    assert config["data_dir"] == str(settings.data_path)
-    assert config["host"]["max_steps"] == settings.host.max_steps
-    # the written file round-trips through the real loader
-    from servers.core.settings import Settings
-
-    assert Settings.model_validate(tomllib.loads(settings_to_toml(settings))).data_path == settings.data_path
+    assert specs[0].args == ["-m", "servers", "serve", specs[0].name, "--transport", "stdio"]
+    # the child gets the effective settings through its environment, exactly, and no file is written
+    child = load_settings(environ={**specs[0].env, "QUIVER_CONFIG": str(tmp_path / "ignored.toml")})
+    resolved = [str(p) for p in settings.root_paths()]  # roots are checked and made absolute for the child
+    assert child == settings.model_copy(update={"data_dir": str(settings.data_path), "roots": resolved})
+    assert not (settings.data_path / "host").exists()

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
+from host.backends.base import ToolInfo
 from host.backends.formats import parse_output, structural_tag
 from host.cli import build_parser
-from host.connections import ToolInfo
 from tests.host.helpers import REPO, TEST_SERVER
 
 EVENT_TYPES = {"thought", "tool_call", "tool_result", "answer", "error", "usage"}
@@ -23,7 +23,7 @@ def servers_file(tmp_path, settings):
         "test": {"command": sys.executable, "args": [str(TEST_SERVER)], "env": {"PYTHONPATH": str(REPO)},
                  "allowTools": ["get_weather", "add", "echo"]},
         "parse": {"command": sys.executable,
-                  "args": ["-m", "host.cli", "serve", "parse", "--transport", "stdio",
+                  "args": ["-m", "servers", "serve", "parse", "--transport", "stdio",
                            "--data-dir", str(settings.data_path), "--root", str(tmp_path)]},
     }}))
     return path
@@ -56,13 +56,13 @@ def test_ask_json_required_calls_the_tool_and_feeds_back_the_observation(setting
     assert {t["function"]["name"] for t in record["tools"]} >= {"get_weather"}
 
 
-def test_grammar_only_admits_schema_valid_calls():
+def test_grammar_only_admits_schema_valid_calls(settings):
     """The structural tag compiled for the real tokenizer rejects a wrong tool or a wrong type."""
     import xgrammar as xgr
 
     from servers.core.models import causal_lm
 
-    lm = causal_lm()
+    lm = causal_lm(None, settings)
     tools = [ToolInfo("add", "t", "add", "Add.", {"type": "object", "properties": {"a": {"type": "number"},
                                                    "b": {"type": "number"}}, "required": ["a", "b"]})]
     info = xgr.TokenizerInfo.from_huggingface(lm.tokenizer, vocab_size=lm.model.config.vocab_size)

@@ -9,9 +9,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from host.backends.openai_compat import EndpointError, OpenAIBackend
+from host.backends.openai_compat import OpenAIBackend
 from host.connections import Hub
 from host.loop import Agent
+from servers.core.endpoint import EndpointClient, EndpointError
 from tests.host.helpers import tool_server
 
 pytestmark = pytest.mark.anyio
@@ -90,7 +91,7 @@ def fake_endpoint():
 
 async def test_streamed_tool_calls_round_trip(settings, tmp_path, fake_endpoint):
     url, requests = fake_endpoint
-    backend = OpenAIBackend(url, api_key="k-123")
+    backend = OpenAIBackend(EndpointClient(url, api_key="k-123"))
     streamed: list[str] = []
     async with Hub([tool_server()], log_dir=tmp_path) as hub:
         agent = Agent(hub, backend, settings, on_token=streamed.append)
@@ -116,6 +117,6 @@ async def test_streamed_tool_calls_round_trip(settings, tmp_path, fake_endpoint)
 def test_http_errors_are_clear(fake_endpoint):
     url, _ = fake_endpoint
     with pytest.raises(EndpointError, match="HTTP 400"):
-        OpenAIBackend(url, model="other").complete([{"role": "user", "content": "hi"}], [])
+        OpenAIBackend(EndpointClient(url, model="other")).complete([{"role": "user", "content": "hi"}], [])
     with pytest.raises(EndpointError, match="cannot reach"):
-        OpenAIBackend("http://127.0.0.1:9", model="m", timeout_s=2).complete([{"role": "user", "content": "hi"}], [])
+        OpenAIBackend(EndpointClient("http://127.0.0.1:9", model="m", timeout_s=2)).complete([{"role": "user", "content": "hi"}], [])

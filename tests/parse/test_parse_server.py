@@ -8,8 +8,9 @@ from pathlib import Path
 
 from mcp import Client
 
+from protocol_tests.examples.parse import calls as protocol_examples
 from servers.core.settings import Settings
-from servers.parse.server import build_server, protocol_examples
+from servers.parse.server import build_server
 
 
 def run(coro):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from servers.core.dates import parse_datetime as parse_date
 from servers.core.errors import InvalidInput
-from servers.rerank.boosts import apply_boosts, parse_date
-from servers.rerank.reranking import coerce_boosts, coerce_documents
+from servers.rerank.boosts import apply_boosts
+from servers.rerank.inputs import coerce_boosts, coerce_documents
 
 NOW = "2024-03-01T00:00:00Z"
 

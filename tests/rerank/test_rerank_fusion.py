@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from servers.core.errors import InvalidInput
-from servers.rerank.fusion import fuse, normalize, rrf_scores
+from servers.rerank.api import fuse
+from servers.rerank.fusion import normalize, rrf_scores
 from servers.rerank.rerankers import FusionReranker, get_reranker
 from servers.rerank.schemas import RankedItem
 

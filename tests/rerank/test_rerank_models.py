@@ -8,8 +8,8 @@ import pytest
 
 from servers.core.models import resolve
 from servers.core.settings import load_settings
+from servers.rerank.api import list_rerankers, rerank
 from servers.rerank.rerankers import get_reranker
-from servers.rerank.reranking import list_rerankers, rerank
 
 QUERY = "How do plants make energy from sunlight?"
 RELEVANT = "Photosynthesis lets plants convert light from the sun into chemical energy stored as sugar."
@@ -43,7 +43,7 @@ def test_cross_encoder_loads_scores_and_truncates(tiny_cross_encoder, tmp_path):
     scores = reranker.score(QUERY, [RELEVANT, IRRELEVANT, long_text])
     assert len(scores) == 3 and all(isinstance(x, float) and 0.0 < x < 1.0 for x in scores)  # sigmoid
     assert reranker.score(QUERY, [IRRELEVANT, RELEVANT]) == pytest.approx([scores[1], scores[0]], abs=1e-5)
-    out = rerank(QUERY, [{"id": "r", "text": RELEVANT}, {"id": "i", "text": IRRELEVANT}], s, method="cross-encoder")
+    out = rerank(s, QUERY, [{"id": "r", "text": RELEVANT}, {"id": "i", "text": IRRELEVANT}], method="cross-encoder")
     assert out.model == str(tiny_cross_encoder)
     assert {r.id: r.score for r in out.results} == pytest.approx({"r": scores[0], "i": scores[1]}, abs=1e-5)
     info = {r.name: r for r in list_rerankers(s).rerankers}["cross-encoder"]
@@ -52,7 +52,7 @@ def test_cross_encoder_loads_scores_and_truncates(tiny_cross_encoder, tmp_path):
 
 @pytest.mark.parametrize("method", ["embedding", "late-interaction", "rrf:embedding+late-interaction"])
 def test_embedding_methods_rank_relevant_first(settings, method):
-    out = rerank(QUERY, [{"id": "i", "text": IRRELEVANT}, {"id": "r", "text": RELEVANT}], settings, method=method)
+    out = rerank(settings, QUERY, [{"id": "i", "text": IRRELEVANT}, {"id": "r", "text": RELEVANT}], method=method)
     assert [r.id for r in out.results] == ["r", "i"]
     assert out.results[0].original_rank == 2
 

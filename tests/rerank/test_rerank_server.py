@@ -5,7 +5,8 @@ from __future__ import annotations
 import anyio
 from mcp import Client
 
-from servers.rerank.server import build_server, protocol_examples
+from protocol_tests.examples.rerank import calls as protocol_examples
+from servers.rerank.server import build_server
 
 
 def call_all(settings, calls):

@@ -7,8 +7,8 @@ import pytest
 
 from servers.core.errors import InvalidInput
 from servers.retrieval import manage
+from servers.retrieval.browse import get_chunk, get_document
 from servers.retrieval.ingest import ingest
-from servers.retrieval.search import get_chunk, get_document
 from servers.retrieval.store import get_store, quote, validate_id
 from tests.retrieval.conftest import make_settings
 

@@ -10,9 +10,9 @@ import pytest
 from servers.core.errors import AccessDenied, ConfigError, InvalidInput, NotFound
 from servers.core.models import SHIPPED, _package_dir
 from servers.retrieval import manage
-from servers.retrieval.ingest import doc_id_for, ingest
+from servers.retrieval.ingest import ingest
 from servers.retrieval.search import search
-from servers.retrieval.store import get_store, validate_kb_name
+from servers.retrieval.store import doc_id_for, get_store, validate_kb_name
 
 from .conftest import make_settings, write_docs
 

@@ -6,30 +6,25 @@ import pytest
 
 from servers.core.errors import InvalidInput, NotFound
 from servers.retrieval import manage
-from servers.retrieval.ingest import doc_id_for, ingest
-from servers.retrieval.search import (
-    Searcher,
-    build_context,
-    get_chunk,
-    get_document,
-    rrf,
-    search,
-    weighted,
-)
-from servers.retrieval.store import get_store
+from servers.retrieval.browse import get_chunk, get_document
+from servers.retrieval.context import build_context
+from servers.retrieval.ingest import ingest
+from servers.retrieval.search import Searcher, fuse_lists, search
+from servers.retrieval.store import doc_id_for, get_store
 
 
 def test_fusion_math():
     a = [("x", 0.9, {}), ("y", 0.5, {}), ("z", 0.1, {})]
     b = [("z", 10.0, {}), ("y", 5.0, {})]
-    fused = rrf([a, b], k=60)
+    fused = fuse_lists([a, b], "rrf", k=60)
     assert [c for c, _, _ in fused] == ["z", "y", "x"]  # ranks 3+1 beat 2+2 (1/63 + 1/61 > 2/62)
     assert fused[0][1] == pytest.approx(1 / 63 + 1 / 61) and fused[1][1] == pytest.approx(2 / 62)
-    w = weighted(a, b, dense_weight=0.5)
+    w = fuse_lists([a, b], "weighted", weights=[0.5, 0.5])
     scores = {c: s for c, s, _ in w}
-    assert scores == pytest.approx({"x": 0.5, "y": 0.5 * 0.5 + 0.5 * 0.0, "z": 0.5})
-    assert [c for c, _, _ in weighted(a, b, dense_weight=1.0)][0] == "x"
-    assert [c for c, _, _ in weighted(a, b, dense_weight=0.0)][0] == "z"
+    assert scores == pytest.approx({"x": 0.5, "y": 0.5 * 0.5 + 0.5 * 0.0, "z": 0.5})  # missing from a list: 0 there
+    assert [c for c, _, _ in fuse_lists([a, b], "weighted", weights=[1.0, 0.0])][0] == "x"
+    assert [c for c, _, _ in fuse_lists([a, b], "weighted", weights=[0.0, 1.0])][0] == "z"
+    assert [c for c, _, _ in w] == ["x", "z", "y"]  # ties keep first-seen order
 
 
 @pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])

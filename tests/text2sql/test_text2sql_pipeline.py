@@ -35,16 +35,7 @@ def test_extract_sql(text: str, expected: str) -> None:
     assert extract_sql(text) == expected
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """On a busy 2-core machine torch's 2 OpenMP threads spin against other processes: one thread
-    generated ~10x faster in our measurements. Restored afterwards."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -207,13 +198,14 @@ def test_repair_feeds_the_error_back(pipeline: TextToSql, shop: Database, model_
     messages, _, _ = pipeline.prepare("How many orders are there?", shop, store_for(model_settings.data_path, "shop"),
                                       options)
     bad = "SELECT COUNT(*) FROM order"
-    status, error, _ = pipeline.evaluate(shop, bad, options)
-    assert status == "invalid" and "unknown table 'order'" in error
-    sql, status, error, result, used, history = pipeline.repair(shop, messages, bad, error, options, rounds=1)
-    assert used == 1 and history == [f"{bad} -- {check_sql(bad, shop.schema()).problems[0]}"]
-    assert sql != bad or status != "ok"
-    _consistent(Candidate(index=1, sql=sql, status=status, error=error,
-                          row_count=result.row_count if result else None), shop)
+    failed = pipeline.evaluate(shop, bad, options)
+    assert failed.status == "invalid" and "unknown table 'order'" in failed.error
+    fixed = pipeline.repair(shop, messages, failed, options, rounds=1)
+    assert fixed.rounds == 1 and fixed.history == [f"{bad} -- {check_sql(bad, shop.schema()).problems[0]}"]
+    last = fixed.last
+    assert last.sql != bad or last.status != "ok"
+    _consistent(Candidate(index=1, sql=last.sql, status=last.status, error=last.error,
+                          row_count=last.result.row_count if last.result else None), shop)
 
 
 def test_no_execution_mode_only_checks(pipeline: TextToSql, shop: Database) -> None:

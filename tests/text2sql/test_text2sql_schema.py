@@ -10,13 +10,14 @@ import duckdb
 import pytest
 from mcp import Client
 
+from protocol_tests.examples.text2sql import calls as protocol_examples
 from servers.core.errors import ConfigError, InvalidInput, NotFound
 from servers.core.settings import Settings, load_settings
 from servers.text2sql import operations as ops
 from servers.text2sql.catalog import Catalog
 from servers.text2sql.database import Database, json_cell
 from servers.text2sql.demo_db import DEMO_VERSION, ensure_demo_database
-from servers.text2sql.server import build_server, protocol_examples
+from servers.text2sql.server import build_server
 
 
 def table_dump(path: Path) -> dict[str, list[tuple]]:

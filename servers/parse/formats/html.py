@@ -136,13 +136,7 @@ class _Writer:
             cells = [c for c in tr.find_all(["td", "th"], recursive=False)]
             col = 0
             for cell in cells:
-                while col in spans:
-                    left, text = spans[col]
-                    row.append(text)
-                    spans[col] = (left - 1, text)
-                    if left - 1 <= 0:
-                        del spans[col]
-                    col += 1
+                col = _carry_rowspans(row, spans, col)
                 text = cell_text(_clean(_inline(cell)))
                 colspan = int(cell.get("colspan", 1)) if str(cell.get("colspan", 1)).isdigit() else 1
                 rowspan = int(cell.get("rowspan", 1)) if str(cell.get("rowspan", 1)).isdigit() else 1
@@ -151,13 +145,7 @@ class _Writer:
                         spans[col] = (rowspan - 1, text)
                     row.append(text)
                     col += 1
-            while col in spans:
-                left, text = spans[col]
-                row.append(text)
-                spans[col] = (left - 1, text)
-                if left - 1 <= 0:
-                    del spans[col]
-                col += 1
+            _carry_rowspans(row, spans, col)
             if row:
                 rows.append(row)
         caption = el.find("caption")
@@ -196,3 +184,15 @@ def convert_html(text: str, name: str) -> Converted:
         author=meta.get("author") or None,
         extra={k: v for k, v in meta.items() if k in ("description", "keywords", "generator")},
     )
+
+
+def _carry_rowspans(row: list[str], spans: dict[int, tuple[int, str]], col: int) -> int:
+    """Repeat into ``row`` the cells that earlier rows span down into, from column ``col``; the next free column."""
+    while col in spans:
+        left, text = spans[col]
+        row.append(text)
+        spans[col] = (left - 1, text)
+        if left - 1 <= 0:
+            del spans[col]
+        col += 1
+    return col

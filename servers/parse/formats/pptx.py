@@ -5,6 +5,7 @@ tables, comments and speaker notes."""
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 
 from lxml import etree
 from pptx import Presentation
@@ -103,16 +104,21 @@ def _shape_blocks(shape, pictures: PictureText | None = None) -> list[str]:
     return []
 
 
+def _related_xml(part, kinds: tuple[str, ...]) -> Iterator[etree._Element]:
+    """The parsed XML of ``part``'s internal relations whose type ends with one of ``kinds`` (lower case)."""
+    for rel in part.rels.values():
+        if rel.is_external or not rel.reltype.lower().endswith(kinds):
+            continue
+        try:
+            yield etree.fromstring(rel.target_part.blob)
+        except etree.XMLSyntaxError:
+            continue
+
+
 def _authors(prs) -> dict[str, str]:
     """Comment author id → "Name (initials)" from commentAuthors.xml / authors.xml."""
     out: dict[str, str] = {}
-    for rel in prs.part.rels.values():
-        if rel.is_external or not rel.reltype.lower().endswith(("commentauthors", "authors")):
-            continue
-        try:
-            root = etree.fromstring(rel.target_part.blob)
-        except etree.XMLSyntaxError:
-            continue
+    for root in _related_xml(prs.part, ("commentauthors", "authors")):
         for node in root:
             if node.get("id") is not None and node.get("name"):
                 initials = f" ({node.get('initials')})" if node.get("initials") else ""
@@ -122,13 +128,7 @@ def _authors(prs) -> dict[str, str]:
 
 def _comments(slide, authors: dict[str, str]) -> list[str]:
     out = []
-    for rel in slide.part.rels.values():
-        if rel.is_external or not rel.reltype.endswith("comments"):
-            continue
-        try:
-            root = etree.fromstring(rel.target_part.blob)
-        except etree.XMLSyntaxError:
-            continue
+    for root in _related_xml(slide.part, ("comments",)):
         for node in root:
             texts = [t.text for t in node.iter(A_T) if t.text] or [
                 t.text for t in node.iter() if isinstance(t.tag, str) and t.tag.endswith("}text") and t.text

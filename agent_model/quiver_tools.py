@@ -1,5 +1,5 @@
 """Quiver's own tools, discovered from the registered servers built in-process (their real
-schemas), the view of them offered to the small model, and a live world (demo knowledge bases,
+schemas), the view of them offered to the small model (the host's ``small_model_view``), and a live world (demo knowledge bases,
 the shop database, sample files) whose real tool responses become the traces' observations.
 """
 
@@ -12,7 +12,7 @@ import random
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import mcp_types as types
 from mcp import Client
 
 from host.connections import CallOutcome, ToolInfo
-from host.loop import format_observation, pin_arguments
+from host.observations import CitedPassages, observe
 from servers.core.registry import build_server, server_names
 from servers.core.settings import Settings
 
@@ -31,8 +31,6 @@ DISPLAY_ROOT = "/home/user/quiver"
 # Timing fields of tool results: replaced by seeded plausible values so that a rebuild is byte-identical.
 VOLATILE = {"elapsed_ms": (0.1, 3.0), "took_ms": (5.0, 60.0), "chunks_per_s": (5.0, 40.0)}
 VOLATILE_TIMES = ("created", "updated")
-SCALAR = {"string", "integer", "number", "boolean"}
-NO_REQUIRED_KEEP = 4  # scalar arguments kept by the small-model view of a tool that requires none
 
 
 @contextlib.contextmanager
@@ -81,40 +79,6 @@ async def discover_tools(settings: Settings) -> list[ToolInfo]:
     return tools
 
 
-def _is_scalar(prop: dict[str, Any]) -> bool:
-    if prop.get("type") in SCALAR:
-        return True
-    options = prop.get("anyOf")
-    return bool(options) and all(o.get("type") in SCALAR | {"null"} and "$ref" not in o for o in options)
-
-
-def _drop_unused_defs(schema: dict[str, Any]) -> dict[str, Any]:
-    defs = schema.get("$defs")
-    if not defs:
-        return schema
-    used = json.dumps({k: v for k, v in schema.items() if k != "$defs"})
-    kept = {k: v for k, v in defs.items() if f"#/$defs/{k}" in used}
-    out = {k: v for k, v in schema.items() if k != "$defs"}
-    if kept:
-        out["$defs"] = kept
-    return out
-
-
-def small_model_view(tool: ToolInfo) -> ToolInfo:
-    """The tool as offered to the small local model: the host's slim schema (required arguments
-    only, ``host.loop.pin_arguments(slim=True)``) without the ``$defs`` nothing refers to any
-    more; a tool with no required argument keeps its first ``NO_REQUIRED_KEEP`` scalar arguments
-    (they are alternatives, e.g. ``parse_document``'s path or content), so it stays usable."""
-    required = tool.input_schema.get("required") or []
-    if required:
-        slim = pin_arguments(tool, {}, slim=True)
-        return replace(slim, input_schema=_drop_unused_defs(slim.input_schema))
-    props = tool.input_schema.get("properties") or {}
-    schema = dict(tool.input_schema)
-    schema["properties"] = dict([(k, v) for k, v in props.items() if _is_scalar(v)][:NO_REQUIRED_KEEP])
-    return replace(tool, input_schema=_drop_unused_defs(schema))
-
-
 @dataclass
 class Observation:
     text: str  # what the host feeds back to the model
@@ -149,6 +113,7 @@ class World:
         self.root = root
         self.settings = settings
         self.server_of = {t.name: t.server for t in tools}
+        self.tools = {t.name: t for t in tools}
         self.observation_chars = observation_chars
         self.clients: dict[str, Client] = {}
 
@@ -180,7 +145,9 @@ class World:
         if result.structured_content is not None:
             stable = _stabilize(json.loads(json.dumps(result.structured_content)), rng)
             result = types.CallToolResult(content=result.content, structured_content=stable, is_error=result.is_error)
-        text, structured = format_observation(CallOutcome(result), self.observation_chars)
+        tool_info = self.tools.get(tool)
+        seen = observe(CallOutcome(result), tool_info, self.observation_chars, CitedPassages())
+        text, structured = seen.text, seen.structured
         text = text.replace(str(self.root), DISPLAY_ROOT)
         if structured is not None:
             structured = json.loads(json.dumps(structured).replace(str(self.root), DISPLAY_ROOT))

@@ -32,11 +32,11 @@ from agent_model.build_dataset import (
     main,
 )
 from agent_model.conversation import Example
-from agent_model.quiver_tools import discover_tools, small_model_view, world_settings
+from agent_model.quiver_tools import discover_tools, world_settings
 from agent_model.split import LeakIndex, held_out
 from host.backends.formats import render_messages
 from host.demo import QUESTIONS as DEMO_QUESTIONS
-from host.tools import validate_arguments
+from host.tools import small_model_view, validate_arguments
 from servers.core.models import causal_lm
 from servers.eval.agents import calls_correct, function_schemas
 

@@ -222,6 +222,8 @@ KB_DESCRIPTIONS = {
 }
 # Knowledge bases the world builds from samples/ (real observations); the others exist only in prompts.
 LIVE_KBS = ("quiver_docs", "product_docs", "team_wiki")
+# The demo shop's tables as sql_list_databases lists them (checked against the real server at build time).
+SHOP_TABLES = ("customers", "order_items", "orders", "products", "order_totals")
 
 _TOPICS: dict[str, list[tuple[str, tuple[str, ...], str]]] = {
     "handbook": [

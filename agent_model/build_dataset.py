@@ -40,13 +40,12 @@ from agent_model.quiver_tools import (
     REPO,
     World,
     discover_tools,
-    small_model_view,
     world_folder,
     world_settings,
 )
 from agent_model.split import LeakIndex, held_out
 from host.loop import SYSTEM_PROMPT
-from host.tools import ToolSelector, validate_arguments
+from host.tools import ToolSelector, small_model_view, validate_arguments
 from servers.eval.agents import calls_correct, function_schemas
 
 HELDOUT = Path(__file__).resolve().parent / "heldout"
@@ -146,7 +145,13 @@ async def quiver_examples(args: argparse.Namespace, tokenizer_box: list[Any], tr
 
 
 async def read_shop_values(world: World, shop: bank.ShopValues) -> None:
-    """Slot values from the real shop database (through the real sql_execute tool)."""
+    """Slot values from the real shop database (through the real sql_execute tool); its table list
+    must be the one the system prompts name (what the host reads from sql_list_databases)."""
+    listing = await world.call("sql_list_databases", {}, seed="values")
+    shop_entry = next((d for d in (listing.structured or {}).get("databases", []) if d.get("name") == "shop"), None)
+    if shop_entry is None or tuple(shop_entry.get("table_names") or ()) != bank.SHOP_TABLES:
+        raise RuntimeError(f"the shop database lists tables {shop_entry and shop_entry.get('table_names')}, "
+                           f"not {bank.SHOP_TABLES}: update agent_model/bank.py SHOP_TABLES")
     queries = {
         "city": "SELECT DISTINCT city FROM customers ORDER BY city",
         "country": "SELECT DISTINCT country FROM customers ORDER BY country",

@@ -1,6 +1,7 @@
 """One training conversation, kept in the host's own message format (what its loop appends and
-its transcripts store), and rendered by the host's own ``smol`` dialect functions so that the
-training text is byte-identical to the prompt the host's local backend builds at inference."""
+its transcripts store), and rendered by the ``smol`` dialect (``servers.core.tool_prompt``, which the
+finetune server trains with; a test checks it against the host's local backend) so that the training
+text is byte-identical to the prompt the host builds at inference."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from host.backends.formats import _smol_messages
 from host.connections import ToolInfo
 from host.loop import SYSTEM_PROMPT
+from servers.core.tool_prompt import smol_messages
 
 Split = Literal["train", "test"]
 
@@ -34,8 +35,8 @@ class Example(BaseModel):
 
     def smol_messages(self) -> list[dict[str, str]]:
         """Plain ChatML messages in the ``smol`` dialect (tools in the system prompt, calls and
-        results as tagged text), exactly as the host converts them."""
-        return _smol_messages(self.messages, self.tool_infos())
+        results as tagged text), exactly as the host converts them (and the finetune server's trainer)."""
+        return smol_messages(self.messages, self.openai_tools())
 
     def text(self, tokenizer: Any) -> str:
         """The whole conversation as the model reads it (the training text)."""

@@ -14,6 +14,7 @@ from agent_model.conversation import Builder, Example, tool_dict
 from agent_model.split import held_out
 from host.connections import ToolInfo
 from host.loop import SYSTEM_PROMPT
+from host.resources import resources_prompt, with_resources
 from host.tools import ToolSelector
 
 
@@ -36,13 +37,14 @@ class Context:
 
 
 def system_prompt(kbs: list[str] = (), databases: bool = False) -> str:
-    """The host's system prompt plus the resources the model may name in its calls."""
-    lines = []
-    if kbs:
-        lines.append("Knowledge bases: " + "; ".join(f"{kb} ({bank.KB_DESCRIPTIONS.get(kb, kb)})" for kb in kbs) + ".")
-    if databases:
-        lines.append("SQL databases: shop (customers, products, orders, order items).")
-    return SYSTEM_PROMPT + ("\n\n" + "\n".join(lines) if lines else "")
+    """The host's system prompt plus the resources the model may name in its calls, written by the
+    host's own function (``host.resources``: what it reads from kb_list / sql_list_databases)."""
+    block = resources_prompt([(kb, bank.KB_DESCRIPTIONS.get(kb, "")) for kb in kbs],
+                             [("shop", bank.SHOP_TABLES)] if databases else [])
+    return with_resources(SYSTEM_PROMPT, block)
+
+
+OFFERED = (2, 3, 4, 4)  # tools per request; the host's small view offers up to host.small_model_tools (4)
 
 
 def offer(ctx: Context, rng: random.Random, question: str, targets: list[str], exclude: tuple[str, ...] = (),
@@ -52,7 +54,7 @@ def offer(ctx: Context, rng: random.Random, question: str, targets: list[str], e
     for name in targets:
         if name not in ctx.views:
             raise KeyError(f"tool '{name}' is not offered by any registered server; update agent_model/bank.py")
-    want = max(k or rng.choice((2, 2, 3, 3, 4)), len(set(targets)) + 1)
+    want = max(k or rng.choice(OFFERED), len(set(targets)) + 1)
     pool = [t for n, t in ctx.views.items() if n not in targets and n not in exclude]
     n = min(want - len(set(targets)), len(pool))
     if ctx.selector is not None and rng.random() < 0.5:

@@ -113,7 +113,7 @@ def bfcl_examples(folder: Path, seed: int, heldout: dict[str, set[str]], drops: 
 
 async def quiver_examples(args: argparse.Namespace, tokenizer_box: list[Any], trace_stats: traces.TraceStats,
                           tool_names: list[dict[str, str]]) -> list[Example]:
-    from servers.core.models import causal_lm, embedder
+    from servers.core.models import causal_lm, embed
 
     with world_folder() as root:
         settings = world_settings(root, args.model_cache)
@@ -121,7 +121,7 @@ async def quiver_examples(args: argparse.Namespace, tokenizer_box: list[Any], tr
         tool_names.extend({"name": t.name, "server": t.server} for t in tools)
         views = {t.name: small_model_view(t) for t in tools}
         tokenizer_box.append(causal_lm(None, settings).tokenizer)
-        selector = ToolSelector(embedder(None, settings))
+        selector = ToolSelector(lambda texts: embed(texts, settings))
         shop = bank.ShopValues()
         ctx = quiver_data.Context(views=views, selector=selector, shop=shop, seed=args.seed,
                                   test_fraction=QUIVER_TEST_FRACTION, per_group=args.per_group)

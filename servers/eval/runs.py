@@ -74,7 +74,7 @@ def summarize(rows: list[ItemRow], names: Iterable[str] | None = None, *, confid
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 class RunStore:

@@ -56,8 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     from trl import SFTConfig, SFTTrainer
 
     from servers.core.models import causal_lm
+    from servers.core.settings import load_settings
 
-    lm = causal_lm("smollm2")
+    lm = causal_lm("smollm2", load_settings())
     rows = pick(args.data, args.records, args.max_tokens, args.seed)
     marks: list[float] = []
 

@@ -38,6 +38,7 @@ from host.backends.formats import render_messages
 from host.demo import QUESTIONS as DEMO_QUESTIONS
 from host.tools import small_model_view, validate_arguments
 from servers.core.models import causal_lm
+from servers.core.settings import load_settings
 from servers.eval.agents import calls_correct, function_schemas
 
 REPO = Path(__file__).resolve().parents[2]
@@ -68,8 +69,9 @@ def records(builds: tuple[Path, Path]) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def tokenizer() -> Any:
-    return causal_lm("smollm2").tokenizer
+def tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    root = tmp_path_factory.mktemp("tokenizer")
+    return causal_lm("smollm2", load_settings(overrides={"data_dir": str(root), "roots": [str(root)]})).tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -244,3 +246,22 @@ def test_bfcl_schemas_are_the_ones_the_bench_scores_with() -> None:
             bench = [(t.name, t.description, t.input_schema) for t in module.record_tools(
                 {"function": record.functions})]
             assert ours == bench
+
+
+def test_training_selection_fits_the_token_budget_and_only_takes_training_records(builds: tuple[Path, Path]) -> None:
+    """agent_model.train's selection: within the budget, no record over max_tokens, no held-out record, seeded."""
+    from agent_model.train import load_config, select
+
+    out = builds[0]
+    config = load_config()
+    config["data"]["token_budget"] = 20000
+    rows, report = select(out, config)
+    train = {json.loads(x)["id"]: json.loads(x) for x in (out / "examples" / "train.jsonl").open()}
+    test = {json.loads(x)["id"] for x in (out / "examples" / "test.jsonl").open()}
+    ids = [r["id"] for r in rows]
+    assert rows and set(ids) <= set(train) and not set(ids) & test
+    assert report["tokens"] == sum(train[i]["n_tokens"] for i in ids) <= 20000
+    assert all(train[i]["n_tokens"] <= config["data"]["max_tokens"] for i in ids)
+    assert all(r["messages"] and "tools" in r for r in rows)
+    assert {train[i]["source"] for i in ids} >= {"quiver", "bfcl"}
+    assert [r["id"] for r in select(out, config)[0]] == ids  # seeded

@@ -95,6 +95,7 @@ def select(data: Path, config: dict[str, Any]) -> tuple[list[dict[str, Any]], di
     rng.shuffle(chosen)
     report["records"] = len(chosen)
     report["tokens"] = sum(e["n_tokens"] for e in chosen)
+    report["n_tokens"] = {e["id"]: e["n_tokens"] for e in chosen}
     out = []
     for e in chosen:
         row = rows[e["id"]]
@@ -146,9 +147,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     settings: Settings = load_settings(overrides={"roots": [str(work), str(args.data.resolve())]})
     rows, selection = select(args.data, config)
     if args.limit:
+        kept = {r["id"] for r in rows[: args.limit]}
         rows = rows[: args.limit]
         selection["limited_to"] = len(rows)
-    log.info("selected %d records, %d tokens", len(rows), selection["tokens"])
+        selection["limited_tokens"] = sum(n for i, n in selection.pop("n_tokens").items() if i in kept)
+    else:
+        selection.pop("n_tokens")
+    log.info("selected %d records, %d tokens", len(rows), selection.get("limited_tokens", selection["tokens"]))
     selected = work / "selected.jsonl"
     _write_jsonl(selected, rows)
     eval_fraction = min(0.5, config["data"]["eval_rows"] / max(1, len(rows)))

@@ -17,6 +17,7 @@ Prints one JSON object per line (figures only; progress on stderr).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
@@ -108,7 +109,12 @@ def quiver_tools(backend: LocalBackend, dataset: Path, limit: int, max_new_token
     path = dataset / "examples" / "test.jsonl"
     if not path.is_file():
         raise SystemExit(f"{path} is missing: build the dataset first (make agent-model-data)")
-    records = [r for r in map(json.loads, path.open(encoding="utf-8")) if r["source"] in ("quiver", "trace")][:limit]
+    by_category: dict[str, list[dict[str, Any]]] = {}
+    for r in map(json.loads, path.open(encoding="utf-8")):
+        if r["source"] in ("quiver", "trace"):
+            by_category.setdefault(r["category"], []).append(r)
+    # round-robin over categories, so a --limit run still covers many kinds of request
+    records = [r for group in itertools.zip_longest(*by_category.values()) for r in group if r is not None][:limit]
     items: list[ToolCallItem] = []
     choice_ok = 0
     per_category: dict[str, list[int]] = {}

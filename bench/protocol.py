@@ -2,7 +2,9 @@
 layer against a plain MCPServer with the same tool, in the same run.
 
 Prints one JSON line per (transport, system): transport, system, p50_ms, p99_ms, calls_per_s, n,
-and a ratio line per transport (quiver p50 / plain p50).
+and a ratio line per transport (quiver p50 / plain p50). Then what each server's ``tools/list``
+costs a client's context: one line per server (and a total) with tools, bytes of the compact JSON
+answer, bytes without output schemas, and approx_tokens (bytes / 4, the usual rule for JSON).
 """
 
 from __future__ import annotations
@@ -62,12 +64,38 @@ async def bench_http(system: str, calls: int, warmup: int) -> dict:
             return _figures("http", system, await _measure(client, calls, warmup))
 
 
+async def tools_list_cost() -> list[dict]:
+    """The size of every server's ``tools/list`` answer as sent (compact JSON), built in-process."""
+    from servers.core.registry import build_server, server_names
+    from servers.core.settings import Settings
+
+    lines = []
+    with tempfile.TemporaryDirectory(prefix="quiver-bench-tools-") as data:
+        for name in server_names():
+            tools = await build_server(name, Settings(data_dir=data)).list_tools()
+            wire = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools]
+            full = len(json.dumps(wire, separators=(",", ":")))
+            bare = len(json.dumps([{k: v for k, v in t.items() if k != "outputSchema"} for t in wire], separators=(",", ":")))
+            lines.append({"metric": "tools_list_cost", "server": name, "tools": len(wire), "bytes": full,
+                          "bytes_without_output_schemas": bare, "approx_tokens": round(full / 4)})
+    lines.append({"metric": "tools_list_cost", "server": "all", "tools": sum(x["tools"] for x in lines),
+                  "bytes": sum(x["bytes"] for x in lines),
+                  "bytes_without_output_schemas": sum(x["bytes_without_output_schemas"] for x in lines),
+                  "approx_tokens": sum(x["approx_tokens"] for x in lines)})
+    return lines
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=2, help="alternate systems this many times; best round kept")
+    parser.add_argument("--tools-list-only", action="store_true", help="only the tools/list cost lines")
     args = parser.parse_args()
+    if args.tools_list_only:
+        for line in await tools_list_cost():
+            print(json.dumps(line), flush=True)
+        return
     for transport, bench in (("stdio", bench_stdio), ("http", bench_http)):
         best: dict[str, dict] = {}
         for _ in range(args.rounds):
@@ -79,6 +107,8 @@ async def main() -> None:
             print(json.dumps(best[system]), flush=True)
         ratio = best["quiver"]["p50_ms"] / best["plain"]["p50_ms"]
         print(json.dumps({"transport": transport, "metric": "p50_ratio_quiver_over_plain", "value": round(ratio, 3)}), flush=True)
+    for line in await tools_list_cost():
+        print(json.dumps(line), flush=True)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,11 @@ Two formats are read:
   ``enabled``, ``timeout_s``, ``startup_timeout_s``, ``allow_tools``, ``deny_tools``,
   ``auto_approve``.
 
+Environment variables in ``command``, ``args``, ``env``, ``cwd``, ``url`` and ``headers`` are
+expanded as the clients expand them: ``${NAME}`` and ``${NAME:-default}`` (Claude Code) and
+``${env:NAME}`` (Cline, Cursor, VS Code); an enabled server naming an unset variable is refused
+with an error that names it. Other ``${...}`` forms (VS Code's ``${input:...}``) are left as they are.
+
 With no file, Quiver's own servers (the registry) are the default set, each started as
 ``python -m servers serve NAME --transport stdio`` with the host's effective settings in its
 environment (``$QUIVER_SETTINGS_JSON``, see :func:`servers.core.settings.child_environment`).
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import re
 import sys
 import tomllib
@@ -101,7 +107,32 @@ def _normalize(name: str, raw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def parse_servers(tree: dict[str, Any], source: str = "config") -> list[ServerSpec]:
+_VARIABLE = re.compile(r"\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_EXPANDED = ("command", "args", "env", "cwd", "url", "headers")
+
+
+def expand_variables(value: Any, environ: dict[str, str], missing: set[str]) -> Any:
+    """``value`` with ``${NAME}``, ``${NAME:-default}`` and ``${env:NAME}`` replaced from ``environ``
+    (strings inside lists and dicts too); names neither set nor defaulted are added to ``missing``."""
+    if isinstance(value, str):
+        def replace(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in environ:
+                return environ[name]
+            if default is not None:
+                return default
+            missing.add(name)
+            return match.group(0)
+
+        return _VARIABLE.sub(replace, value)
+    if isinstance(value, list):
+        return [expand_variables(v, environ, missing) for v in value]
+    if isinstance(value, dict):
+        return {k: expand_variables(v, environ, missing) for k, v in value.items()}
+    return value
+
+
+def parse_servers(tree: dict[str, Any], source: str = "config", environ: dict[str, str] | None = None) -> list[ServerSpec]:
     """Server specs from a parsed JSON/TOML document (``mcpServers``, ``servers`` or ``host.servers``)."""
     table = tree.get("mcpServers") or tree.get("servers") or (tree.get("host") or {}).get("servers")
     if not isinstance(table, dict):
@@ -110,8 +141,18 @@ def parse_servers(tree: dict[str, Any], source: str = "config") -> list[ServerSp
     for name, raw in table.items():
         if not isinstance(raw, dict):
             raise ConfigError(f"{source}: server '{name}' must be a table/object, got {type(raw).__name__}")
+        fields = _normalize(name, raw)
+        missing: set[str] = set()
+        for key in _EXPANDED:
+            if key in fields:
+                fields[key] = expand_variables(fields[key], dict(os.environ if environ is None else environ), missing)
+        if missing and fields.get("enabled", True):
+            raise ConfigError(
+                f"{source}: server '{name}' uses the environment variable(s) {', '.join(sorted(missing))}, "
+                "which are not set: set them (e.g. export QUIVER_HTTP_TOKEN=...) or disable the server"
+            )
         try:
-            specs.append(ServerSpec.model_validate(_normalize(name, raw)))
+            specs.append(ServerSpec.model_validate(fields))
         except ValidationError as exc:
             raise ConfigError(f"{source}: server '{name}' key {validation_message(exc)}") from exc
     return specs

@@ -62,6 +62,34 @@ def _is_connection_loss(exc: BaseException) -> bool:
     return isinstance(exc, anyio.ClosedResourceError | anyio.BrokenResourceError | OSError | EOFError)
 
 
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside (nested) exception groups, and their causes."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    out = [exc]
+    if exc.__cause__ is not None and exc.__cause__ is not exc:
+        out += _leaves(exc.__cause__)
+    return out
+
+
+def describe_failure(name: str, exc: BaseException) -> str:
+    """One sentence for a server that failed to start or connect, instead of an ExceptionGroup."""
+    leaves = _leaves(exc)
+    for leaf in leaves:
+        status = getattr(getattr(leaf, "response", None), "status_code", None)
+        if status == 401 or (isinstance(leaf, MCPError) and "bearer token" in str(leaf)):
+            return (f"server '{name}' refused the token: set QUIVER_HTTP_TOKEN to the server's token (the "
+                    "config's Authorization header names the variable)")
+        if status == 403:
+            return f"server '{name}' refused the request (403): check http.allowed_origins on the server"
+        if status == 404:
+            return f"server '{name}' has no MCP endpoint at that URL (404): check the path (/mcp or /NAME/mcp)"
+        if isinstance(leaf, httpx2.ConnectError | ConnectionRefusedError):
+            return f"server '{name}' is not reachable ({leaf}): start it first (quiver serve ... --transport http)"
+    first = leaves[0] if leaves else exc
+    return f"server '{name}' is unavailable: {type(first).__name__}: {first}"
+
+
 class ServerConnection:
     """One MCP server, supervised: connect, list tools, call, reconnect on request."""
 
@@ -152,7 +180,7 @@ class ServerConnection:
                             tg.cancel_scope.cancel()
                 except Exception as exc:  # noqa: BLE001 - any failure to start is reported, not raised
                     if not wake.is_set():
-                        self.error = f"server '{self.name}' is unavailable: {type(exc).__name__}: {exc}"
+                        self.error = describe_failure(self.name, exc)
                         log.warning("%s", self.error)
                 finally:
                     self._client = None

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -40,10 +39,11 @@ from host.loop import Agent, default_tool_view
 from host.render import JsonRenderer, RichRenderer
 from servers.core.registry import server_names
 from servers.core.settings import Settings
+from servers.core.shipped import shipped
 
 KB = "quiver_docs"
 KB_DESCRIPTION = "Quiver's documentation"
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+SAMPLES = shipped("samples")
 DEMO_SERVERS = ("retrieval", "text2sql")
 # Tools that change stored data: the demo's agent is not offered them (the demo builds its data itself).
 WRITE_TOOLS = ["kb_create", "kb_drop", "kb_ingest", "kb_delete", "sql_add_example", "sql_remove_example"]

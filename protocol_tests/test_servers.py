@@ -23,6 +23,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from protocol_tests.examples import concurrent_call, examples
 from protocol_tests.harness import REPO, HttpServer, serve_args, stdio_client
+from servers.core.boundary import package_version
 from servers.core.registry import server_names
 
 NAMES = server_names()
@@ -45,6 +46,11 @@ def _check_tool_schemas(tools: list[Any]) -> dict[str, Any]:
     by_name = {}
     for tool in tools:
         assert tool.description and len(tool.description) > 20, f"{tool.name}: description missing or too short"
+        assert tool.title, f"{tool.name} has no title"
+        hints = tool.annotations.model_dump(exclude_none=True) if tool.annotations else {}
+        missing = {"read_only_hint", "destructive_hint", "idempotent_hint", "open_world_hint"} - set(hints)
+        assert not missing, f"{tool.name}: annotations not set deliberately: {sorted(missing)}"
+        assert not (hints["read_only_hint"] and hints["destructive_hint"]), f"{tool.name}: read-only yet destructive"
         jsonschema.Draft202012Validator.check_schema(tool.input_schema)
         assert tool.input_schema.get("type") == "object", tool.name
         assert tool.output_schema, f"{tool.name} has no outputSchema"
@@ -93,6 +99,8 @@ async def _bad_calls_then_alive(client: Client) -> None:
                 assert any(r in message for r in required), f"{tool.name}: error does not name the missing argument: {message}"
             elif props:
                 assert result.is_error, f"{tool.name} accepted arguments of the wrong type"
+                message = " ".join(getattr(c, "text", "") for c in result.content)
+                assert "invalid arguments: `" in message and "pydantic" not in message, f"{tool.name}: {message}"
     if client.protocol_version in HANDSHAKE_PROTOCOL_VERSIONS:  # ping was removed in 2026-07-28
         await client.send_ping()
     assert await _all_tools(client), "server stopped answering after bad calls"
@@ -106,7 +114,10 @@ def test_stdio_legacy_handshake_tools_and_examples(name: str, tmp_path: Path) ->
     async def run() -> None:
         async with stdio_client(name, tmp_path, mode=LEGACY) as client:
             assert client.protocol_version in HANDSHAKE_PROTOCOL_VERSIONS
-            assert client.server_info and client.server_info.name == f"quiver-{name}"
+            info = client.server_info
+            assert info and info.name == f"quiver-{name}"
+            assert info.version == package_version() and info.version != "0.0.0+unknown", info
+            assert info.title and info.description and info.website_url, info
             await _run_examples(client, name, tmp_path)
 
     asyncio.run(run())

@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from servers.core.client_configs import CLIENTS, config_roots, render
+from servers.core import client_configs
+from servers.core.client_configs import CLIENTS, config_roots
 from servers.core.errors import QuiverError
 from servers.core.registry import server_names
 from servers.core.settings import Settings, load_settings
@@ -61,11 +62,18 @@ def build_parser(extensions: Iterable[Extension] = ()) -> argparse.ArgumentParse
                        metavar="NAME=URL_OR_PATH", help="text2sql: add a database (repeatable)")
     serve.set_defaults(func=_serve)
 
-    config = sub.add_parser("config", parents=[common], help="print a ready MCP client config for every server")
+    config = sub.add_parser("config", parents=[common], help="print (or --write) a ready MCP client config for every server")
     config.add_argument("client", choices=list(CLIENTS))
-    config.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    config.add_argument("--transport", choices=["stdio", "http"], default="stdio",
+                        help="stdio: the client starts each server; http: the client connects to one running "
+                             "`quiver serve all --transport http` (several clients, one knowledge base store)")
+    config.add_argument("--server", action="append", default=None, metavar="NAME",
+                        help="only this server (repeatable); over HTTP one --server means `quiver serve NAME` at /mcp")
     config.add_argument("--root", action="append", default=argparse.SUPPRESS,
                         help="folder the servers may read (repeatable; default: the configured roots, else this directory)")
+    config.add_argument("--write", nargs="?", const="", default=None, metavar="FILE",
+                        help="merge into the client's config file (default: its usual place) instead of printing: "
+                             "Quiver's entries are replaced, everything else is kept (FILE.bak keeps the old one)")
     config.set_defaults(func=_config)
 
     ingest = sub.add_parser("ingest", parents=[common], help="ingest files or folders into a knowledge base, with a progress bar")
@@ -124,11 +132,30 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def _config(args: argparse.Namespace, settings: Settings) -> int:
     config_path = Path(args.config).resolve() if getattr(args, "config", None) else None
-    roots = config_roots(settings.roots)
-    sys.stdout.write(render(args.client, args.transport, settings, config_path, roots=roots))
+    roots = config_roots(settings.roots) if args.transport == "stdio" else []
+    config = client_configs.build_config(args.client, args.transport, settings, config_path, roots=roots,
+                                         servers=args.server)
+    if args.write is None:
+        sys.stdout.write(client_configs.render(args.client, args.transport, settings, config_path, roots=roots,
+                                               servers=args.server))
+    else:
+        target = Path(args.write).expanduser() if args.write else client_configs.default_file(args.client)
+        written = client_configs.merge_into(target.resolve(), args.client, config)
+        print(f"quiver: wrote {len(next(iter(config.values())))} server(s) into {written}", file=sys.stderr)
+    commands = client_configs.cli_commands(args.client, config)
+    if commands:
+        print("quiver: or add them with the client's own command:\n  " + "\n  ".join(commands), file=sys.stderr)
     if args.transport == "http":
-        flags = " ".join(f"--root {r}" for r in roots)
-        print(f"quiver: start the server with: quiver serve all --transport http {flags}", file=sys.stderr)
+        single = args.server[0] if args.server and len(args.server) == 1 else "all"
+        try:
+            flags = "".join(f" --root {r}" for r in config_roots(settings.roots))
+        except QuiverError:
+            flags = " --root FOLDER"
+        token = " (with QUIVER_HTTP_TOKEN set in the server's and the client's environment)" if settings.http.token else ""
+        print(f"quiver: start the server first: quiver serve {single} --transport http{flags}{token}", file=sys.stderr)
+    else:
+        print("quiver: several clients sharing one knowledge base? Milvus Lite is one process per file: use "
+              "--transport http with one `quiver serve all --transport http`", file=sys.stderr)
     return 0
 
 

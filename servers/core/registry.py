@@ -36,7 +36,10 @@ def server_module(name: str) -> ModuleType:
 
 
 def build_server(name: str, settings: Settings) -> MCPServer:
-    """Server ``name`` for these settings; bad roots (a relative root that resolves to ``/`` or the
-    home directory) stop it here, before it serves anything."""
+    """Server ``name`` for these settings, finished by :func:`servers.core.boundary.finish_server`
+    (identity, real capabilities, request checks); bad roots (a relative root that resolves to ``/``
+    or the home directory) stop it here, before it serves anything."""
+    from servers.core.boundary import finish_server
+
     settings.root_paths()
-    return server_module(name).build_server(settings)
+    return finish_server(server_module(name).build_server(settings), name)

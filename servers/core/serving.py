@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from servers.core.event_store import RETRY_MS, BoundedEventStore
 from servers.core.registry import build_server, server_names
 from servers.core.settings import Settings
 
@@ -47,6 +48,10 @@ def serve_stdio(app: MCPServer) -> None:
     anyio.run(app.run_stdio_async)
 
 
+UNAUTHORIZED = -32001
+TOKEN_MESSAGE = "missing or wrong bearer token: send 'Authorization: Bearer <QUIVER_HTTP_TOKEN>'"
+
+
 class BearerTokenMiddleware:
     """Refuse HTTP requests that lack ``Authorization: Bearer <token>`` (401)."""
 
@@ -58,13 +63,33 @@ class BearerTokenMiddleware:
         if scope["type"] == "http" and scope["path"] != "/healthz":
             given = dict(scope["headers"]).get(b"authorization", b"")
             if not hmac.compare_digest(given, self.expected):
+                # A JSON-RPC error body: MCP clients show its message instead of a bare "401".
                 response = JSONResponse(
-                    {"error": "missing or wrong bearer token: send 'Authorization: Bearer <QUIVER_HTTP_TOKEN>'"},
+                    {"jsonrpc": "2.0", "id": None, "error": {"code": UNAUTHORIZED, "message": TOKEN_MESSAGE}},
                     status_code=401,
                     headers={"WWW-Authenticate": 'Bearer realm="quiver"'},
                 )
                 await response(scope, receive, send)
                 return
+        await self.app(scope, receive, send)
+
+
+class NoOAuthDiscovery:
+    """Answer ``/.well-known/...`` (OAuth discovery) with 404 before the token check: Quiver takes a
+    static bearer token, so a client that got a 401 must not be sent into an OAuth flow by a second 401."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/.well-known/"):
+            response = JSONResponse(
+                {"error": "no OAuth here: this server takes a static bearer token; send "
+                          "'Authorization: Bearer <QUIVER_HTTP_TOKEN>'"},
+                status_code=404,
+            )
+            await response(scope, receive, send)
+            return
         await self.app(scope, receive, send)
 
 
@@ -94,6 +119,8 @@ def asgi_app(apps: dict[str, MCPServer], settings: Settings, *, prefixed: bool) 
             max_request_body_size=settings.http.max_body_bytes,
             transport_security=_security(settings),
             host=settings.http.host,
+            event_store=None if settings.http.stateless else BoundedEventStore(),
+            retry_interval=RETRY_MS,
         )
         routes.extend(sub.routes)
 
@@ -111,7 +138,7 @@ def asgi_app(apps: dict[str, MCPServer], settings: Settings, *, prefixed: bool) 
 
     app: ASGIApp = Starlette(routes=routes, lifespan=lifespan)
     if settings.http.token:
-        app = BearerTokenMiddleware(app, settings.http.token)
+        app = NoOAuthDiscovery(BearerTokenMiddleware(app, settings.http.token))
     return app
 
 

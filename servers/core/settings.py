@@ -23,8 +23,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from servers.core.errors import ConfigError, validation_message
+from servers.core.shipped import shipped
 
-PROJECT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "quiver.toml"
+PROJECT_CONFIG = shipped("configs/quiver.toml")
 SETTINGS_ENV = "QUIVER_SETTINGS_JSON"
 
 
@@ -95,6 +96,15 @@ class ParseSettings(Section):
     archive_max_members: int = Field(default=1000, ge=1, description="files read from one ZIP archive")
     archive_max_depth: int = Field(default=2, ge=0, le=5, description="archives inside archives (and e-mail attachments) opened this deep")
     notebook_outputs: bool = Field(default=True, description="include Jupyter cells' text outputs")
+
+
+class FetchSettings(Section):
+    enabled: bool = Field(default=True, description="parse_document and kb_ingest accept http(s):// URLs")
+    allow_loopback: bool = Field(default=False, description="let URLs reach 127.0.0.0/8 and ::1 (this machine)")
+    allow_private_networks: bool = Field(default=False, description="let URLs reach private ranges (10/8, 172.16/12, 192.168/16, fc00::/7, 100.64/10); link-local never")
+    max_mb: float = Field(default=50.0, gt=0, description="largest document fetched")
+    timeout_s: float = Field(default=30.0, gt=0, description="time limit of one fetch, redirects included")
+    max_redirects: int = Field(default=5, ge=0, le=20)
 
 
 class RetrievalSettings(Section):
@@ -218,6 +228,7 @@ class Settings(Section):
     http: HttpSettings = Field(default_factory=HttpSettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
     parse: ParseSettings = Field(default_factory=ParseSettings)
+    fetch: FetchSettings = Field(default_factory=FetchSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
     text2sql: Text2SqlSettings = Field(default_factory=Text2SqlSettings)

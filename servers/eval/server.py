@@ -5,7 +5,7 @@ from __future__ import annotations
 from mcp.server import MCPServer
 from mcp.types import ToolAnnotations
 
-from servers.core.boundary import Tools, in_thread
+from servers.core.boundary import Tools, in_thread, new_server
 from servers.core.settings import Settings
 from servers.eval import api
 
@@ -20,10 +20,12 @@ INSTRUCTIONS = (
 EVALUATES = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=False)
 GENERATES = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=True)
 READS = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
+CANCELS = ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False)
 
 
 def build_server(settings: Settings) -> MCPServer:
-    app = MCPServer("quiver-eval", instructions=INSTRUCTIONS)
+    app = new_server("eval", title="Quiver eval", instructions=INSTRUCTIONS,
+                     description="Offline evaluation: retrieval, RAG, text-to-SQL, LMs, judges; runs, significance, reports")
     tools = Tools(app, settings)
     tools.add(
         api.eval_retrieval, name="eval_retrieval", title="Score a retrieval run", annotations=EVALUATES,
@@ -148,7 +150,7 @@ def build_server(settings: Settings) -> MCPServer:
         ),
     )
     tools.add(
-        api.eval_cancel_job, name="eval_cancel_job", title="Cancel an evaluation job", annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False),
+        api.eval_cancel_job, name="eval_cancel_job", title="Cancel an evaluation job", annotations=CANCELS,
         description="Stop an evaluation job: a queued one at once, a running one at its next item; it saves no run.",
     )
     tools.add(

@@ -13,7 +13,7 @@ from mcp.server.mcpserver import Context
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from servers.core.boundary import tool
+from servers.core.boundary import new_server, tool
 from servers.core.settings import Settings
 from servers.finetune import api
 from servers.finetune.data_prep import PrepareResult
@@ -36,7 +36,8 @@ READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotent
 
 
 def build_server(settings: Settings) -> MCPServer:
-    app = MCPServer("quiver-finetune", instructions=INSTRUCTIONS)
+    app = new_server("finetune", title="Quiver finetune", instructions=INSTRUCTIONS,
+                     description="Fine-tune language models as background jobs: plan, prepare data, train, diagnose, export")
 
     async def run(fn: Any, *args: Any, **kwargs: Any) -> Any:
         return await anyio.to_thread.run_sync(partial(fn, settings, *args, **kwargs))

@@ -41,20 +41,30 @@ def _cut(text: str, limit: int | None) -> tuple[str, bool]:
 
 def parse_document(
     settings: Settings,
-    path: Annotated[str | None, Field(description="file path (relative to the first root) or file:// URI")] = None,
+    path: Annotated[str | None, Field(description="file path (relative to the first root), file:// URI or "
+                                                  "http(s):// URL")] = None,
     content_base64: Annotated[str | None, Field(description="the file's bytes, base64-encoded (instead of path)")] = None,
     filename: Annotated[str | None, Field(description="name with extension for content_base64, e.g. 'report.pdf'")] = None,
     include_markdown: Annotated[bool, Field(description="return the Markdown text (false: structure only)")] = True,
-    max_chars: Annotated[int | None, Field(description="cut the returned Markdown to this many characters",
+    max_chars: Annotated[int | None, Field(description="page size: Markdown characters returned per call",
                                            ge=1)] = 100_000,
+    offset: Annotated[int, Field(description="character offset to start from (the previous call's next_offset)",
+                                 ge=0)] = 0,
     ocr: Annotated[OcrMode | None, Field(description=OCR_HELP)] = None,
     ocr_images: Annotated[PictureMode | bool | None, Field(description=OCR_IMAGES_HELP)] = None,
 ) -> ParseResult:
-    """One file → Markdown and structure (``markdown`` cut to ``max_chars``; spans refer to the full text)."""
+    """One file → Markdown and structure, the Markdown one page (``max_chars`` from ``offset``) at a time;
+    spans refer to the full text. ``http(s)://`` URLs are fetched behind the SSRF guard."""
     doc = load_document(settings, path, content_base64, filename, ocr, ocr_images)
-    markdown, truncated = _cut(doc.markdown, max_chars) if include_markdown else ("", False)
+    full = doc.markdown
+    if offset > len(full):
+        raise InvalidInput(f"offset {offset} is past the end of the Markdown ({len(full)} characters)")
+    end = len(full) if max_chars is None else min(len(full), offset + max_chars)
+    page = full[offset:end] if include_markdown else ""
+    more = include_markdown and end < len(full)
     return ParseResult.model_validate(
-        doc.model_dump() | {"markdown": markdown, "markdown_chars": len(doc.markdown), "truncated": truncated}
+        doc.model_dump() | {"markdown": page, "markdown_chars": len(full), "offset": offset if include_markdown else 0,
+                            "truncated": more, "next_offset": end if more else None}
     )
 
 
@@ -122,7 +132,8 @@ def chunk(
     embedder: Annotated[
         str | None, Field(description="embedder whose tokenizer counts tokens (default: the configured one)")
     ] = None,
-    max_chunks: Annotated[int, Field(description="return at most this many chunks", ge=1)] = 500,
+    max_chunks: Annotated[int, Field(description="page size: chunks returned per call", ge=1)] = 500,
+    offset: Annotated[int, Field(description="index of the first chunk to return (the previous next_offset)", ge=0)] = 0,
 ) -> ChunkResult:
     """Text or a file → chunks with stable ids, heading paths, pages and spans."""
     if (text is None) == (path is None):
@@ -139,8 +150,10 @@ def chunk(
     else:
         doc = parse_file_isolated(path or "", settings.root_paths(), settings.parse)
         doc_id, chunks = doc.doc_id, chunk_document(doc, **options)
-    return ChunkResult(doc_id=doc_id, strategy=strategy, unit=unit, size=size, count=len(chunks),
-                       chunks=chunks[:max_chunks], truncated=len(chunks) > max_chunks)
+    end = min(len(chunks), offset + max_chunks)
+    more = end < len(chunks)
+    return ChunkResult(doc_id=doc_id, strategy=strategy, unit=unit, size=size, count=len(chunks), offset=offset,
+                       chunks=chunks[offset:end], truncated=more, next_offset=end if more else None)
 
 
 def supported_formats() -> SupportedFormats:

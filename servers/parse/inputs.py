@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from servers.core.errors import InvalidInput
+from servers.core.fetch import fetch_url, is_url
 from servers.core.roots import MB, check_size
 from servers.core.settings import Settings
 from servers.parse import guards
@@ -68,6 +69,9 @@ def load_document(
     if (path is None) == (content_base64 is None):
         raise InvalidInput("give exactly one of `path` (a file path or file:// URI) or `content_base64` (+ `filename`)")
     opts = with_ocr_options(settings.parse, ocr, ocr_images)
+    if path is not None and is_url(path):
+        fetched = fetch_url(path, settings.fetch, max_mb=min(settings.fetch.max_mb, opts.max_file_mb))
+        return parse_bytes_isolated(fetched.data, fetched.filename, opts, source=fetched.final_url)
     if path is not None:
         return parse_file_isolated(path, settings.root_paths(), opts)
     if not filename:

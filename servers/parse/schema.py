@@ -87,7 +87,9 @@ class ParseResult(ParsedDocument):
     """A parsed document; ``markdown`` may be cut to ``max_chars`` (spans refer to the full text)."""
 
     markdown_chars: int = Field(description="length of the full Markdown in characters")
-    truncated: bool = Field(default=False, description="true when markdown was cut to max_chars")
+    offset: int = Field(default=0, description="where this page of markdown starts in the full Markdown")
+    truncated: bool = Field(default=False, description="true when more Markdown follows this page")
+    next_offset: int | None = Field(default=None, description="offset of the next page; null when nothing is left")
 
 
 class FileSummary(BaseModel):
@@ -118,5 +120,7 @@ class ChunkResult(BaseModel):
     unit: str
     size: int
     count: int = Field(description="number of chunks produced")
-    chunks: list[Chunk] = Field(description="chunks in document order (at most max_chunks)")
-    truncated: bool = Field(default=False, description="true when more than max_chunks were produced")
+    offset: int = Field(default=0, description="index of the first chunk returned")
+    chunks: list[Chunk] = Field(description="chunks in document order, from offset (at most max_chunks)")
+    truncated: bool = Field(default=False, description="true when more chunks follow this page")
+    next_offset: int | None = Field(default=None, description="offset of the next page; null when nothing is left")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from mcp.server import MCPServer
 from mcp.types import ToolAnnotations
 
-from servers.core.boundary import Tools
+from servers.core.boundary import Tools, new_server
 from servers.core.settings import Settings
 from servers.parse import api
 
@@ -17,14 +17,17 @@ INSTRUCTIONS = (
     "Files must lie under the server's allowed roots; each file is parsed under a time limit and a memory cap, "
     "and a file past them gets an error that says so."
 )
-READ_ONLY = ToolAnnotations(readOnlyHint=True)
+# Parsing changes nothing; parse_document may fetch an http(s) URL (behind the SSRF guard): an open world.
+READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
+READS_URLS = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=True)
 
 
 def build_server(settings: Settings) -> MCPServer:
-    app = MCPServer("quiver-parse", instructions=INSTRUCTIONS)
+    app = new_server("parse", title="Quiver parse", instructions=INSTRUCTIONS,
+                     description="Files (PDF, Office, HTML, e-mail, images via OCR, ...) to Markdown, structure and chunks")
     tools = Tools(app, settings)
     tools.add(
-        api.parse_document, name="parse_document", annotations=READ_ONLY,
+        api.parse_document, name="parse_document", title="Parse a document", annotations=READS_URLS,
         description=(
             "Parse one file into Markdown with its title, format, page count, sections (heading paths with "
             "character spans), tables, metadata (size, sha256, author, dates; OCR'd pages and block confidences "
@@ -35,7 +38,7 @@ def build_server(settings: Settings) -> MCPServer:
         ),
     )
     tools.add(
-        api.parse_files, name="parse_files", annotations=READ_ONLY,
+        api.parse_files, name="parse_files", title="Parse many files", annotations=READ_ONLY,
         description=(
             "Parse many files at once: every supported file in a folder (optionally recursive, filtered by a "
             "glob pattern like '*.pdf') or an explicit list of paths. Reports progress; a file that fails is "
@@ -44,7 +47,7 @@ def build_server(settings: Settings) -> MCPServer:
         ),
     )
     tools.add(
-        api.chunk, name="chunk", annotations=READ_ONLY,
+        api.chunk, name="chunk", title="Split into chunks", annotations=READ_ONLY,
         description=(
             "Split text or a file into chunks for embedding and retrieval. Strategies: 'structure' (default: "
             "at headings and paragraphs, tables and code kept whole), 'recursive' (paragraph → sentence → word "
@@ -54,7 +57,7 @@ def build_server(settings: Settings) -> MCPServer:
         ),
     )
     tools.add(
-        api.supported_formats, name="supported_formats", annotations=READ_ONLY,
+        api.supported_formats, name="supported_formats", title="Supported formats", annotations=READ_ONLY,
         description=(
             "List the file formats this server parses (extensions, what is extracted, what is left out and why), "
             "the formats it refuses, and how OCR works and what it costs. Call it before parsing an unusual file."

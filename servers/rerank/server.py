@@ -5,7 +5,7 @@ from __future__ import annotations
 from mcp.server import MCPServer
 from mcp.types import ToolAnnotations
 
-from servers.core.boundary import Tools
+from servers.core.boundary import Tools, new_server
 from servers.core.settings import Settings
 from servers.rerank import api
 
@@ -15,14 +15,15 @@ INSTRUCTIONS = (
     "to merge ranked lists from several systems (RRF or weighted), and `list_rerankers` to see which "
     "methods and models are available here."
 )
-READ_ONLY = ToolAnnotations(readOnlyHint=True)
+READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
 
 
 def build_server(settings: Settings) -> MCPServer:
-    app = MCPServer("quiver-rerank", instructions=INSTRUCTIONS)
+    app = new_server("rerank", title="Quiver rerank", instructions=INSTRUCTIONS,
+                     description="Rerank candidate passages (late interaction, cross-encoder, LLM), fuse rankings, boosts")
     tools = Tools(app, settings)
     tools.add(
-        api.rerank, name="rerank", annotations=READ_ONLY,
+        api.rerank, name="rerank", title="Rerank passages", annotations=READ_ONLY,
         description=(
             "Reorder candidate documents by relevance to a query and return them best first with scores, "
             "their original rank and an explanation. Use after a first-stage search to get a precise top-n; "
@@ -31,7 +32,7 @@ def build_server(settings: Settings) -> MCPServer:
         ),
     )
     tools.add(
-        api.fuse, name="fuse", annotations=READ_ONLY,
+        api.fuse, name="fuse", title="Fuse rankings", annotations=READ_ONLY,
         description=(
             "Merge several ranked lists of ids (e.g. BM25 from one system and dense from another) into one "
             "ranking, by reciprocal rank fusion ('rrf', ranks only) or a weighted sum of min-max or z-score "
@@ -39,7 +40,7 @@ def build_server(settings: Settings) -> MCPServer:
         ),
     )
     tools.add(
-        api.list_rerankers, name="list_rerankers", annotations=READ_ONLY,
+        api.list_rerankers, name="list_rerankers", title="List rerank methods", annotations=READ_ONLY,
         description=(
             "List the rerank methods this server offers with their model, device, whether each is available "
             "here (and why not), and which is the default."

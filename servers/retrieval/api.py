@@ -84,7 +84,8 @@ def drop(settings: Settings, name: KbName) -> DropResult:
 def ingest(
     settings: Settings,
     kb: KbName,
-    paths: Annotated[list[str], Field(description="files, folders or file:// URIs under the allowed roots")] = [],  # noqa: B006 - never mutated
+    paths: Annotated[list[str], Field(description="files, folders or file:// URIs under the allowed roots, or "
+                                                  "http(s):// URLs")] = [],  # noqa: B006 - never mutated
     texts: Annotated[
         list[TextDocument], Field(description="raw texts {text, source?, title?, tags?, metadata?, created?}")
     ] = [],  # noqa: B006
@@ -114,6 +115,7 @@ def search(
     kb: KbName,
     query: Annotated[str, Field(description="the question or keywords")],
     top_k: Annotated[int, Field(description="hits to return (1 to retrieval.max_top_k, 100 by default)")] = 5,
+    offset: Annotated[int, Field(description="skip this many best hits (the previous call's next_offset)", ge=0)] = 0,
     mode: ModeArg = "hybrid",
     fusion: Annotated[
         Fusion | None,
@@ -132,7 +134,7 @@ def search(
 ) -> SearchResult:
     """The best chunks for a query, with scores and citations."""
     return Searcher(settings).search(kb, query, mode=mode, fusion=fusion, top_k=top_k, filter=filter, rerank=rerank,
-                                     rerank_method=rerank_method, rewrite=rewrite)
+                                     rerank_method=rerank_method, rewrite=rewrite, offset=offset)
 
 
 def context(
@@ -172,9 +174,11 @@ def get_document(
     kb: KbName,
     doc_id: Annotated[str | None, Field(description="document id (citation.doc_id of a hit)")] = None,
     source: Annotated[str | None, Field(description="or the document's source path/name")] = None,
+    offset: Annotated[int, Field(description="first chunk of the page (the previous call's next_offset)", ge=0)] = 0,
+    limit: Annotated[int, Field(description="chunks per page", ge=1, le=1000)] = 50,
 ) -> DocumentRecord:
-    """A whole stored document: its chunks in order and their joined text."""
-    return browse.get_document(get_store(settings), kb, doc_id=doc_id, source=source)
+    """A stored document, one page of chunks at a time: their ids and headings, and their texts joined."""
+    return browse.get_document(get_store(settings), kb, doc_id=doc_id, source=source, offset=offset, limit=limit)
 
 
 def delete(

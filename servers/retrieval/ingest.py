@@ -26,6 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from servers.core.errors import InvalidInput, QuiverError
+from servers.core.fetch import fetch_url, is_url
 from servers.core.models import embed, embedding_dimension
 from servers.core.progress import Progress
 from servers.core.roots import MB, read_under_roots, resolve_under_roots
@@ -90,6 +91,7 @@ class _Item:
     source: str
     path: Path | None = None
     text: TextDocument | None = None
+    url: str | None = None
 
 
 @dataclass
@@ -102,6 +104,7 @@ class _Doc:
     embed_inputs: list[str] = field(default_factory=list)
     existed: bool = False
     mtime: float = 0.0
+    filename: str = ""
 
 
 def embed_input(title: str, headings: Sequence[str], text: str, with_context: bool = True) -> str:
@@ -125,6 +128,11 @@ def collect_items(
     items: list[_Item] = []
     seen: set[str] = set()
     for raw in paths:
+        if is_url(raw):
+            if raw not in seen:
+                seen.add(raw)
+                items.append(_Item(source=raw.strip(), url=raw.strip()))
+            continue
         try:
             path = resolve_under_roots(raw, roots)
         except QuiverError as exc:
@@ -195,16 +203,21 @@ class Ingestor:
         """The document's bytes. A file is re-checked against the roots right before it is opened,
         and the bytes come from the opened file itself: a folder swapped for a link to elsewhere
         after the walk is refused (see :func:`~servers.core.roots.read_under_roots`)."""
-        mtime = 0.0
+        mtime, filename = 0.0, item.path.name if item.path else ""
         if item.text is not None:
             data = item.text.text.encode("utf-8")
+        elif item.url is not None:
+            fetched = fetch_url(item.url, self.settings.fetch,
+                                max_mb=min(self.settings.fetch.max_mb, self.settings.parse.max_file_mb))
+            data, filename = fetched.data, fetched.filename
         else:
             assert item.path is not None
             limit = int(self.settings.parse.max_file_mb * MB)
             file = read_under_roots(item.path, self.roots, max_bytes=limit)
             data, mtime = file.data, file.mtime
         version = _digest(hashlib.sha256(data).hexdigest(), self._options(item))
-        return _Doc(item=item, doc_id=doc_id_for(item.source), version=version, data=data, mtime=mtime)
+        return _Doc(item=item, doc_id=doc_id_for(item.source), version=version, data=data, mtime=mtime,
+                    filename=filename)
 
     def parse_and_chunk(self, doc: _Doc) -> None:
         item = doc.item
@@ -214,9 +227,8 @@ class Ingestor:
             title = item.text.title or parsed.title or ""
             created = to_epoch(item.text.created, "created") if item.text.created is not None else int(time.time())
         else:
-            assert item.path is not None
-            parsed = parse_bytes_isolated(doc.data, item.path.name, self.settings.parse, source=item.source)
-            title = parsed.title or item.path.stem
+            parsed = parse_bytes_isolated(doc.data, doc.filename, self.settings.parse, source=item.source)
+            title = parsed.title or Path(doc.filename).stem
             created = _date(parsed.metadata.created) or int(doc.mtime)
         chunks = chunk_document(
             parsed, strategy=self.strategy, size=self.size, overlap=self.overlap, unit="tokens",
@@ -318,6 +330,7 @@ class Ingestor:
             todo = self.check_existing(group)
             done += len(items[g : g + group_size]) - len(todo)
             for doc in todo:
+                report(f"{done}/{total} documents; parsing {Path(doc.item.source).name[:60]}")
                 start = time.perf_counter()
                 try:
                     self.parse_and_chunk(doc)
@@ -374,17 +387,24 @@ def ingest(
 ) -> IngestReport:
     """Ingest files / folders / URIs (under the roots) and raw texts into knowledge base ``kb``.
 
-    ``progress(done, total, message)`` is called after each batch (documents done of total).
+    ``progress(done, total, message)`` is called from the start (loading the embedder, listing files),
+    before each document is parsed and after each batch is stored; these are also the points where a
+    cancelled ingest stops (raising :class:`~servers.core.progress.Cancelled`): every batch stored so far
+    is complete, and the same ingest run again skips it and does the rest.
     Blocking: call it from a worker thread in async code.
     """
     if not paths and not texts:
         raise InvalidInput("nothing to ingest: give `paths` (files, folders, file:// URIs) and/or `texts`")
     docs = [t if isinstance(t, TextDocument) else TextDocument.model_validate(t) for t in texts]
+    if progress is not None:
+        progress(0, None, f"loading the embedding model ({settings.models.embedder})")
     runner = Ingestor(
         settings, kb, strategy=strategy, chunk_size=chunk_size, chunk_overlap=chunk_overlap, tags=tags,
         metadata=metadata, store=store,
     )
     errors: list[DocumentError] = []
+    if progress is not None:
+        progress(0, None, "listing files")
     items = collect_items(settings, paths, docs, errors)
     report = runner.run(items, errors, progress)
     report.failed += sum(1 for e in errors if not any(e.source == i.source for i in items))

@@ -38,7 +38,9 @@ class SearchResult(BaseModel):
     fusion: Fusion | None = None
     reranked: bool = False
     queries: list[str] = Field(description="the queries actually run (the original plus rewrites)")
+    offset: int = Field(default=0, description="rank of the first hit returned (0 = the best)")
     hits: list[Hit]
+    next_offset: int | None = Field(default=None, description="offset of the next page of hits; null when no more")
     took_ms: float
 
 
@@ -62,6 +64,10 @@ class ContextResult(BaseModel):
     passages: list[Hit] = Field(description="the passages in the block, in order: passage [n] is passages[n-1]")
     truncated: bool = Field(description="true when passages were dropped or shortened to fit max_chars")
 
+    def as_text(self) -> str:
+        """The block itself, so a client that reads only text gets a prompt-ready block, not JSON."""
+        return self.context
+
 
 class ChunkRecord(BaseModel):
     hit: Hit
@@ -71,7 +77,19 @@ class ChunkRecord(BaseModel):
     updated: int
 
 
+class DocumentChunk(BaseModel):
+    """Where one chunk of a document sits (its text is in the document's ``text``)."""
+
+    chunk_id: str
+    chunk_index: int
+    heading_path: list[str] = Field(default_factory=list)
+    page: int | None = None
+    chars: int = Field(description="length of the chunk's text")
+
+
 class DocumentRecord(BaseModel):
+    """One page of a stored document: ``limit`` chunks from ``offset``, their texts joined once."""
+
     doc_id: str
     source: str
     title: str
@@ -80,5 +98,14 @@ class DocumentRecord(BaseModel):
     updated: int
     tags: list[str]
     metadata: dict[str, Any]
-    chunks: list[Hit] = Field(description="the document's chunks in order")
-    text: str = Field(description="the chunks' texts joined in order")
+    offset: int = Field(default=0, description="index of the first chunk of this page")
+    chunks: list[DocumentChunk] = Field(description="this page's chunks in order (ids, headings, pages)")
+    text: str = Field(description="this page's chunk texts joined in order")
+    next_offset: int | None = Field(default=None, description="offset of the next page; null when nothing is left")
+
+    def as_text(self) -> str:
+        """The page as plain text: a heading line, the text, and where the next page starts."""
+        end = self.offset + len(self.chunks)
+        more = f"\n\n[chunks {self.offset}-{end - 1} of {self.chunk_count}; next page: offset={self.next_offset}]" \
+            if self.next_offset is not None else ""
+        return f"# {self.title or self.source}\n({self.source}, doc_id {self.doc_id})\n\n{self.text}{more}"

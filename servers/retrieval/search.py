@@ -73,6 +73,7 @@ class Searcher:
         rewrite: Rewrite = "none",
         dense_weight: float | None = None,
         candidates: int | None = None,
+        offset: int = 0,
     ) -> SearchResult:
         start = time.perf_counter()
         cfg = self.settings.retrieval
@@ -83,6 +84,9 @@ class Searcher:
             raise InvalidInput(f"query is {len(query)} characters; at most {MAX_QUERY_CHARS}")
         if not 1 <= top_k <= cfg.max_top_k:
             raise InvalidInput(f"top_k must be between 1 and {cfg.max_top_k} (got {top_k})")
+        if offset < 0 or offset + top_k > cfg.max_top_k:
+            raise InvalidInput(f"offset + top_k must stay within {cfg.max_top_k} (retrieval.max_top_k); got "
+                               f"offset {offset} + top_k {top_k}: narrow the query or add a filter instead")
         if mode not in ("dense", "bm25", "hybrid"):
             raise InvalidInput(f"mode must be dense, bm25 or hybrid (got {mode!r})")
         if rewrite not in ("none", "multi_query", "hyde"):
@@ -96,7 +100,7 @@ class Searcher:
         expr = to_expression(filter)
         self.store.require(kb)
 
-        depth = top_k
+        depth = offset + top_k + 1  # one more than the page: is anything left after it?
         if rerank:
             depth = max(depth, cfg.rerank_depth)
         fused_depth = max(depth, candidates or cfg.candidates) if (mode == "hybrid" or rewrite != "none") else depth
@@ -135,10 +139,13 @@ class Searcher:
         if rerank:
             ranked = _rerank(query, ranked[:depth], rerank_method, self.settings)
             reranked = True
-        hits = [hit_from_row(row, score) for _, score, row in ranked[:top_k]]
+        end = offset + top_k
+        hits = [hit_from_row(row, score) for _, score, row in ranked[offset:end]]
+        more = len(ranked) > end and end < cfg.max_top_k
         return SearchResult(
             kb=kb, query=query, mode=mode, fusion=fusion if mode == "hybrid" else None, reranked=reranked,
-            queries=queries, hits=hits, took_ms=round((time.perf_counter() - start) * 1000, 2),
+            queries=queries, hits=hits, offset=offset, next_offset=end if more else None,
+            took_ms=round((time.perf_counter() - start) * 1000, 2),
         )
 
 

@@ -167,8 +167,9 @@ class Store:
             if self.local and _lite_locked(uri):
                 raise ConfigError(
                     f"the Milvus Lite file {uri} is in use by another process (a Lite file belongs to one "
-                    "process): stop the other Quiver retrieval server, use another data_dir, or set "
-                    "retrieval.milvus_uri to a Milvus server shared by several processes"
+                    "process): for several clients run one `quiver serve all --transport http` and point them "
+                    "at it (`quiver config CLIENT --transport http`); else stop the other Quiver retrieval "
+                    "server, use another data_dir, or set retrieval.milvus_uri to a Milvus server"
                 ) from exc
             raise ConfigError(
                 f"cannot open Milvus at {uri!r}: {one_line(exc, 400)}; check retrieval.milvus_uri / milvus_token"

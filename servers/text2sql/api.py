@@ -32,6 +32,9 @@ SqlArg = Annotated[
 ]
 
 
+MAX_OFFSET = 100_000  # rows a page may skip (they are read and dropped in the database's worker)
+
+
 class DatabaseList(BaseModel):
     databases: list[DatabaseEntry]
     default: str = Field(description="database used when a tool is called without one")
@@ -126,13 +129,21 @@ def execute(
     settings: Settings,
     sql: SqlArg,
     database: DbArg = None,
-    max_rows: Annotated[int | None, Field(description="row cap (default and maximum: the server's configured cap)",
+    max_rows: Annotated[int | None, Field(description="rows per page (default and maximum: the server's configured cap)",
                                           ge=1)] = None,
+    offset: Annotated[int, Field(description="rows to skip: the previous call's next_offset", ge=0,
+                                 le=MAX_OFFSET)] = 0,
 ) -> QueryResult:
-    """Run one checked read-only SELECT (rows capped at ``text2sql.max_rows``, time at ``timeout_s``)."""
+    """Run one checked read-only SELECT, one page of rows (``max_rows`` ≤ ``text2sql.max_rows`` from
+    ``offset``) at a time, within ``timeout_s``. Each page re-runs the query: order it for stable pages."""
     _, db = _open(settings, database)
     cfg = settings.text2sql
-    return ops.run_query(db, sql, max_rows=min(max_rows or cfg.max_rows, cfg.max_rows), timeout_s=cfg.timeout_s)
+    page = min(max_rows or cfg.max_rows, cfg.max_rows)
+    result = ops.run_query(db, sql, max_rows=offset + page, timeout_s=cfg.timeout_s)
+    more = result.truncated and result.row_count == offset + page  # a row beyond this page exists
+    rows = result.rows[offset:]
+    return result.model_copy(update={"rows": rows, "row_count": len(rows), "offset": offset,
+                                     "next_offset": offset + page if more else None})
 
 
 def explain(settings: Settings, sql: SqlArg, database: DbArg = None) -> ops.ExplainResult:

@@ -24,6 +24,8 @@ class QueryResult(BaseModel):
     row_count: int = Field(description="rows returned (at most max_rows)")
     truncated: bool = Field(description="true when the query had more rows than max_rows (or a value was cut)")
     elapsed_ms: float
+    offset: int = Field(default=0, description="rows skipped before the first row returned")
+    next_offset: int | None = Field(default=None, description="offset of the next page of rows; null when none is left")
 
 
 def json_cell(value: Any) -> tuple[Any, bool]:

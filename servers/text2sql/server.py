@@ -5,7 +5,7 @@ from __future__ import annotations
 from mcp.server import MCPServer
 from mcp.types import ToolAnnotations
 
-from servers.core.boundary import Tools
+from servers.core.boundary import Tools, add_completions, new_server, resource_text
 from servers.core.settings import Settings
 from servers.text2sql import api
 
@@ -17,62 +17,87 @@ INSTRUCTIONS = (
     "read-only SELECT per call runs; writes are refused by the connection. `sql_add_example` teaches "
     "text_to_sql a question/SQL pair for a database."
 )
-READ_ONLY = ToolAnnotations(readOnlyHint=True)
+# Every query runs read-only; text_to_sql only reads too (its candidates are generated, checked and run read-only).
+READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
+# sql_add_example stores (or updates) a question in the few-shot store; sql_remove_example deletes one.
+STORES = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False)
+REMOVES = ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False)
 
 
 def build_server(settings: Settings) -> MCPServer:
     api.catalog(settings)  # a bad [text2sql] databases table stops the server at start
-    app = MCPServer("quiver-text2sql", instructions=INSTRUCTIONS)
+    app = new_server("text2sql", title="Quiver text2sql", instructions=INSTRUCTIONS,
+                     description="Read-only SQL: schema discovery, safe execution, question to checked SQL")
     tools = Tools(app, settings)
     tools.add(
-        api.list_databases, name="sql_list_databases", annotations=READ_ONLY,
+        api.list_databases, name="sql_list_databases", title="List databases", annotations=READ_ONLY,
         description="List the databases this server can query, with their SQL dialect, location and table names. "
                     "Call first when you do not know which database holds the data.",
     )
     tools.add(
-        api.search_schema, name="sql_search_schema", annotations=READ_ONLY,
+        api.search_schema, name="sql_search_schema", title="Search the schema", annotations=READ_ONLY,
         description="Find tables, views, columns and indexes whose name (or description) matches a pattern, "
                     "at a chosen detail level: names (cheap), summary (types, descriptions, column lists) or full "
                     "(complete table definitions). Use it to read only the part of a large schema you need.",
     )
     tools.add(
-        api.describe_table, name="sql_describe_table", annotations=READ_ONLY,
+        api.describe_table, name="sql_describe_table", title="Describe a table", annotations=READ_ONLY,
         description="Describe one table or view: columns with types, primary and foreign keys, indexes, row count, "
                     "a few sample rows, and the distinct values of low-cardinality columns (useful for WHERE filters).",
     )
     tools.add(
-        api.validate, name="sql_validate", annotations=READ_ONLY,
+        api.validate, name="sql_validate", title="Check SQL", annotations=READ_ONLY,
         description="Check SQL without running it: parses it for the database's dialect and verifies it is one "
                     "read-only query whose tables and columns exist. Returns ok or the precise problems to fix.",
     )
     tools.add(
-        api.execute, name="sql_execute", annotations=READ_ONLY,
+        api.execute, name="sql_execute", title="Run a query", annotations=READ_ONLY,
         description="Run one read-only SELECT and return its columns and rows (at most max_rows, with a truncated "
                     "flag) and the elapsed time. Writes, several statements and runaway queries are refused "
                     "with an error that says why.",
     )
     tools.add(
-        api.explain, name="sql_explain", annotations=READ_ONLY,
+        api.explain, name="sql_explain", title="Query plan", annotations=READ_ONLY,
         description="Show the database's query plan for a SELECT without running it (e.g. to see whether an index "
                     "is used or a query scans whole tables).",
     )
     tools.add(
-        api.text_to_sql, name="text_to_sql", annotations=READ_ONLY,
+        api.text_to_sql, name="text_to_sql", title="Question to SQL", annotations=READ_ONLY,
         description="Answer a question about a database in one call: picks the relevant tables, writes candidate "
                     "SQL with the configured model, checks and repairs it, votes by result, and returns the chosen "
                     "SQL, its rows and every candidate's status. Use when you do not want to write SQL yourself.",
     )
     tools.add(
-        api.add_example, name="sql_add_example",
+        api.add_example, name="sql_add_example", title="Teach an example", annotations=STORES,
         description="Teach text_to_sql a question and its correct SQL for a database; similar future questions get "
                     "it as a few-shot example. The SQL is checked and run first; a question already stored is updated.",
     )
     tools.add(
-        api.list_examples, name="sql_list_examples", annotations=READ_ONLY,
+        api.list_examples, name="sql_list_examples", title="List examples", annotations=READ_ONLY,
         description="List the few-shot question/SQL examples stored for a database (with their ids).",
     )
     tools.add(
-        api.remove_example, name="sql_remove_example", annotations=ToolAnnotations(destructiveHint=True),
+        api.remove_example, name="sql_remove_example", title="Remove an example", annotations=REMOVES,
         description="Remove one stored few-shot example from a database by its id (see sql_list_examples).",
     )
+
+    @app.resource("quiver://sql", name="databases", title="Databases", mime_type="application/json",
+                  description="The databases this server can query, with dialect, location and table names.")
+    async def databases() -> str:
+        return await resource_text(lambda: api.list_databases(settings).model_dump_json(indent=1))
+
+    @app.resource("quiver://sql/{db}/{table}", name="table", title="A table's schema", mime_type="application/json",
+                  description="One table or view: columns, keys, indexes, row count, sample rows.")
+    async def table(db: str, table: str) -> str:
+        return await resource_text(lambda: api.describe_table(settings, table, database=db).model_dump_json(indent=1))
+
+    def database_names(_prefix: str, _given: dict[str, str]) -> list[str]:
+        return api.catalog(settings).names()
+
+    def table_names(_prefix: str, given: dict[str, str]) -> list[str]:
+        database = api.catalog(settings).get(given.get("db") or api.default_database(settings))
+        return [t.name for t in database.schema().tables]
+
+    add_completions(app, {("quiver://sql/{db}/{table}", "db"): database_names,
+                          ("quiver://sql/{db}/{table}", "table"): table_names})
     return app

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import tomllib
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from servers.core.cli import main
-from servers.core.client_configs import EXAMPLE_FILES, build_config, render
-from servers.core.errors import InvalidInput
+from servers.core.client_configs import (
+    CLIENTS,
+    EXAMPLE_FILES,
+    build_config,
+    example_settings,
+    merge_into,
+    render,
+)
+from servers.core.errors import ConfigError, InvalidInput
 from servers.core.registry import server_names
 from servers.core.settings import Settings
+from tests.core.client_schemas import SCHEMAS
 
 REPO = Path(__file__).resolve().parents[2]
 CODEX = REPO / ".node" / "node_modules" / ".bin" / "codex"
@@ -58,7 +68,7 @@ def test_claude_and_cursor(capsys: pytest.CaptureFixture[str]) -> None:
     assert sorted(claude) == sorted(NAMES)
     assert all(set(e) == {"command", "args", "env"} for e in claude.values())
     cursor = json.loads(_cli(capsys, "config", "cursor", "--transport", "http"))["mcpServers"]
-    assert all("url" in e for e in cursor.values())
+    assert all("url" in e and e["type"] == "http" for e in cursor.values())
     with pytest.raises(InvalidInput, match="stdio servers only"):
         build_config("claude", "http", Settings())
 
@@ -69,15 +79,137 @@ def test_token_goes_to_env_var_not_file() -> None:
     cline = render("cline", "http", settings)
     assert "s3cret" not in codex and "s3cret" not in cline
     assert 'bearer_token_env_var = "QUIVER_HTTP_TOKEN"' in codex
-    assert "Bearer ${QUIVER_HTTP_TOKEN}" in cline
+    assert "Bearer ${env:QUIVER_HTTP_TOKEN}" in cline
 
 
-def test_checked_in_examples_are_current() -> None:
-    for (client, transport), filename in EXAMPLE_FILES.items():
-        text = (REPO / "configs" / "clients" / filename).read_text()
-        assert text == render(client, transport, Settings(), example=True), (
-            f"configs/clients/{filename} is stale: run python -m servers.core.client_configs"
-        )
+
+
+def _pairs() -> list[tuple[str, str]]:
+    return [(c, t) for c in CLIENTS for t in ("stdio", "http") if (c, t) != ("claude", "http")]
+
+
+def _parse(client: str, text: str) -> dict:
+    return tomllib.loads(text) if client == "codex" else json.loads(text)
+
+
+@pytest.mark.parametrize(("client", "transport"), _pairs())
+@pytest.mark.parametrize("token", [None, "s3cret"])
+def test_every_config_matches_its_clients_schema(client: str, transport: str, token: str | None) -> None:
+    settings = Settings.model_validate({"http": {"token": token}})
+    text = render(client, transport, settings, roots=["/srv/docs"])
+    config = _parse(client, text)
+    jsonschema.validate(config, SCHEMAS[client])
+    entries = next(iter(config.values()))
+    assert sorted(entries) == sorted(NAMES)
+    if token:
+        assert token not in text  # the secret never lands in the file
+        if transport == "http" and client != "codex":
+            syntax = "${QUIVER_HTTP_TOKEN}" if client == "claude-code" else "${env:QUIVER_HTTP_TOKEN}"
+            assert all(e["headers"]["Authorization"] == f"Bearer {syntax}" for e in entries.values())
+
+
+def test_schemas_catch_what_clients_misread() -> None:
+    """The schemas are strict enough to fail: the old Cline/Cursor token syntax, a VS Code file under mcpServers."""
+    settings = Settings.model_validate({"http": {"token": "t"}})
+    cline = _parse("cline", render("cline", "http", settings))
+    for entry in cline["mcpServers"].values():
+        entry["headers"]["Authorization"] = "Bearer ${QUIVER_HTTP_TOKEN}"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(cline, SCHEMAS["cline"])
+    vscode = _parse("vscode", render("vscode", "stdio", settings, roots=["/srv"]))
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"mcpServers": vscode["servers"]}, SCHEMAS["vscode"])
+
+
+def test_single_server_over_http_is_at_slash_mcp(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "claude-code", "--transport", "http", "--server", "parse"]) == 0
+    captured = capsys.readouterr()
+    one = json.loads(captured.out)["mcpServers"]
+    assert list(one) == ["quiver-parse"] and one["quiver-parse"]["url"].endswith(":8765/mcp")
+    assert "quiver serve parse --transport http" in captured.err
+    two = json.loads(_cli(capsys, "config", "claude-code", "--transport", "http", "--server", "parse",
+                          "--server", "rerank"))["mcpServers"]
+    assert [e["url"].rsplit(":8765", 1)[1] for e in two.values()] == ["/parse/mcp", "/rerank/mcp"]
+    with pytest.raises(InvalidInput, match="unknown server"):
+        build_config("vscode", "http", Settings(), servers=["nope"])
+
+
+@pytest.mark.parametrize("client", ["cline", "claude", "claude-code", "cursor", "vscode"])
+def test_write_merges_into_an_existing_json_file(client: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    top = "servers" if client == "vscode" else "mcpServers"
+    target = tmp_path / "config.json"
+    mine = {"command": "my-server", "args": ["--x"]}
+    target.write_text(json.dumps({top: {"mine": mine, "quiver-parse": {"command": "old"}}, "inputs": [{"id": "k"}]}))
+    for transport in ("stdio", "http") if client != "claude" else ("stdio", "stdio"):
+        assert main(["config", client, "--transport", transport, "--write", str(target), "--root", str(tmp_path)]) == 0
+    data = json.loads(target.read_text())
+    jsonschema.validate({top: {k: v for k, v in data[top].items() if k != "mine"}}, SCHEMAS[client])
+    assert data[top]["mine"] == mine and data["inputs"] == [{"id": "k"}]
+    assert sorted(k for k in data[top] if k != "mine") == sorted(NAMES)
+    assert (tmp_path / "config.json.bak").exists()
+    assert "wrote" in capsys.readouterr().err
+
+
+def test_write_refuses_a_file_it_cannot_parse(tmp_path: Path) -> None:
+    target = tmp_path / "mcp.json"
+    target.write_text('{"servers": {} // a comment\n}')
+    with pytest.raises(ConfigError, match="not plain JSON"):
+        merge_into(target, "vscode", build_config("vscode", "stdio", Settings(), roots=[str(tmp_path)]))
+    assert target.read_text() == '{"servers": {} // a comment\n}'
+
+
+def _codex(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CODEX_HOME": str(home), "PATH": f"{CODEX.parent}:{os.environ['PATH']}"}
+    return subprocess.run([str(CODEX), *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.skipif(not CODEX.exists(), reason="Codex CLI not installed (make setup installs it)")
+def test_codex_accepts_the_file_after_two_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`quiver config codex --write` twice (stdio, then http) into a config with the user's own
+    settings: the real Codex CLI starts, lists each Quiver server once, and the user's lines survive."""
+    home = tmp_path / "codex"
+    home.mkdir()
+    (home / "config.toml").write_text('# my settings\nmodel = "o3"\n\n[mcp_servers.mine]\ncommand = "echo"\n')
+    monkeypatch.setenv("CODEX_HOME", str(home))
+    assert main(["config", "codex", "--write", "--root", str(tmp_path)]) == 0
+    assert main(["config", "codex", "--write", "--transport", "http"]) == 0
+    text = (home / "config.toml").read_text()
+    assert text.startswith("# my settings") and 'model = "o3"' in text
+    config = tomllib.loads(text)
+    jsonschema.validate(config, SCHEMAS["codex"])
+    assert sorted(config["mcp_servers"]) == sorted([*NAMES, "mine"])
+    listed = _codex(home, "mcp", "list")
+    assert listed.returncode == 0, listed.stderr
+    for name in [*NAMES, "mine"]:
+        assert listed.stdout.count(name + " ") == 1, listed.stdout
+    got = _codex(home, "mcp", "get", "quiver-parse", "--json")
+    assert got.returncode == 0 and json.loads(got.stdout)["transport"]["url"].endswith("/parse/mcp"), got.stdout
+
+
+@pytest.mark.skipif(not CODEX.exists(), reason="Codex CLI not installed (make setup installs it)")
+def test_printed_codex_mcp_add_lines_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    home = tmp_path / "codex"
+    home.mkdir()
+    assert main(["config", "codex", "--root", str(tmp_path)]) == 0
+    lines = [line.strip() for line in capsys.readouterr().err.splitlines() if line.strip().startswith("codex mcp add")]
+    assert len(lines) == len(NAMES)
+    for line in lines:
+        added = _codex(home, *shlex.split(line)[1:])
+        assert added.returncode == 0, added.stderr
+    got = json.loads(_codex(home, "mcp", "get", "quiver-parse", "--json").stdout)
+    assert got["transport"]["args"][-2:] == ["--root", str(tmp_path)]
+
+
+def test_claude_mcp_add_lines_keep_the_variable_for_claude_to_expand(capsys: pytest.CaptureFixture[str],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUIVER_HTTP_TOKEN", "s3cret")
+    assert main(["config", "claude-code", "--transport", "http"]) == 0
+    err = capsys.readouterr().err
+    lines = [line.strip() for line in err.splitlines() if line.strip().startswith("claude mcp add")]
+    assert len(lines) == len(NAMES) and "s3cret" not in err
+    argv = shlex.split(lines[0])
+    assert argv[:5] == ["claude", "mcp", "add", "--transport", "http"]
+    assert argv[argv.index("--header") + 1] == "Authorization: Bearer ${QUIVER_HTTP_TOKEN}"
 
 
 @pytest.mark.skipif(not CODEX.exists(), reason="Codex CLI not installed (make setup installs it)")
@@ -115,3 +247,11 @@ def test_config_from_slash_or_home_without_root_is_refused(
     assert main(["config", "claude"]) == 2
     assert "--root" in capsys.readouterr().err
     assert main(["config", "claude", "--root", str(tmp_path / "docs")]) == 0
+
+
+def test_checked_in_examples_are_current() -> None:
+    for (client, transport), filename in EXAMPLE_FILES.items():
+        text = (REPO / "configs" / "clients" / filename).read_text()
+        assert text == render(client, transport, example_settings(), example=True), (
+            f"configs/clients/{filename} is stale: run python -m servers.core.client_configs"
+        )

@@ -62,3 +62,21 @@ def test_default_set_is_quivers_own_servers_with_effective_settings(settings, tm
     resolved = [str(p) for p in settings.root_paths()]  # roots are checked and made absolute for the child
     assert child == settings.model_copy(update={"data_dir": str(settings.data_path), "roots": resolved})
     assert not (settings.data_path / "host").exists()
+
+
+def test_variables_expand_as_each_client_writes_them() -> None:
+    from host.config import parse_servers
+
+    tree = {"mcpServers": {
+        "cline": {"type": "streamableHttp", "url": "http://127.0.0.1:${env:PORT}/mcp",
+                  "headers": {"Authorization": "Bearer ${env:TOKEN}"}},
+        "claude": {"type": "http", "url": "http://127.0.0.1:${PORT}/mcp", "headers": {"Authorization": "Bearer ${TOKEN}"}},
+        "stdio": {"command": "${BIN:-quiver}", "args": ["serve", "${env:NAME}", "${input:left-alone}"]},
+        "off": {"command": "x", "args": ["${UNSET_VAR}"], "disabled": True},
+    }}
+    specs = {s.name: s for s in parse_servers(tree, environ={"PORT": "9000", "TOKEN": "t0k", "NAME": "parse"})}
+    assert specs["cline"].url == specs["claude"].url == "http://127.0.0.1:9000/mcp"
+    assert specs["cline"].headers == specs["claude"].headers == {"Authorization": "Bearer t0k"}
+    assert specs["stdio"].command == "quiver" and specs["stdio"].args == ["serve", "parse", "${input:left-alone}"]
+    with pytest.raises(ConfigError, match="TOKEN"):
+        parse_servers(tree, environ={"PORT": "1", "NAME": "x"})

@@ -53,3 +53,29 @@ def test_raw_text_is_parsed_as_text() -> None:
     assert parse_text("PK\x03\x04 zip-like words", source="t").format == "markdown"
     with pytest.raises(TooLarge, match="max_file_mb"):
         parse_text("x" * 2_000_000, source="big", settings=ParseSettings(max_file_mb=1))
+
+
+def test_parse_document_and_chunk_pages_return_the_whole_text(tmp_path: Path) -> None:
+    from servers.parse import api
+    from tests.core.helpers import make_settings
+
+    settings = make_settings(tmp_path)
+    doc = tmp_path / "long.md"
+    doc.write_text("# Title\n\n" + "\n\n".join(f"Paragraph {i}: " + "word " * 30 for i in range(40)), encoding="utf-8")
+    whole = api.parse_document(settings, path=str(doc), max_chars=None)
+    pages, offset = [], 0
+    while offset is not None:
+        page = api.parse_document(settings, path=str(doc), max_chars=1000, offset=offset)
+        assert page.offset == offset and len(page.markdown) <= 1000 and page.markdown_chars == len(whole.markdown)
+        pages.append(page.markdown)
+        offset = page.next_offset
+    assert len(pages) > 3 and "".join(pages) == whole.markdown and not page.truncated
+    with pytest.raises(InvalidInput, match="past the end"):
+        api.parse_document(settings, path=str(doc), offset=len(whole.markdown) + 1)
+    every = api.chunk(settings, path=str(doc), size=200, unit="chars", overlap=0)
+    got, offset = [], 0
+    while offset is not None:
+        part = api.chunk(settings, path=str(doc), size=200, unit="chars", overlap=0, max_chunks=7, offset=offset)
+        got += [c.id for c in part.chunks]
+        offset = part.next_offset
+    assert got == [c.id for c in every.chunks] and every.count == len(got) > 7

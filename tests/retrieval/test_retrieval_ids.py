@@ -55,7 +55,7 @@ def test_hostile_strings_round_trip_exactly(kb, source: str) -> None:
     doc = get_document(store, "ids", source=source)
     assert doc.source == source and "SECRET" not in doc.text
     chunk = get_chunk(store, "ids", doc.chunks[0].chunk_id)
-    assert chunk.hit.text == doc.chunks[0].text
+    assert doc.text.startswith(chunk.hit.text) and doc.chunks[0].chars == len(chunk.hit.text)
     assert validate_id(doc.doc_id, "doc_id") == doc.doc_id
 
 

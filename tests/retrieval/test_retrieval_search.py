@@ -90,11 +90,30 @@ def test_get_chunk_document_and_delete(tmp_path):
     source = str(folder / "install.md")
     doc = get_document(store, "kb", source=source)
     assert doc.chunk_count > 1 and [c.chunk_index for c in doc.chunks] == list(range(doc.chunk_count))
-    assert "make setup" in doc.text and doc.chunks[0].citation.title == "Setup guide"
+    assert "make setup" in doc.text and doc.title == "Setup guide" and doc.next_offset is None
     same = get_document(store, "kb", doc_id=doc.doc_id)
     assert same.text == doc.text
     chunk = get_chunk(store, "kb", doc.chunks[1].chunk_id)
-    assert chunk.hit.text == doc.chunks[1].text and chunk.chunk_count == doc.chunk_count
+    assert chunk.hit.text in doc.text and chunk.chunk_count == doc.chunk_count
+    assert doc.chunks[1].chars == len(chunk.hit.text)
+    # paging: one chunk per page, the pages together are the whole text, and the last page says so
+    pages, offset = [], 0
+    while offset is not None:
+        page = get_document(store, "kb", source=source, offset=offset, limit=1)
+        assert len(page.chunks) == 1 and page.offset == offset
+        pages.append(page.text)
+        offset = page.next_offset
+    assert len(pages) == doc.chunk_count and "\n\n".join(pages) == doc.text
+    with pytest.raises(InvalidInput, match="past the document's last chunk"):
+        get_document(store, "kb", source=source, offset=doc.chunk_count)
+    # search pages: offset continues where the first page stopped
+    from servers.retrieval.search import search as run_search
+
+    full = run_search(settings, "kb", "setup install", top_k=4, mode="dense")
+    second = run_search(settings, "kb", "setup install", top_k=2, offset=2, mode="dense")
+    assert len(full.hits) == 4 and second.offset == 2
+    assert [h.chunk_id for h in second.hits] == [h.chunk_id for h in full.hits[2:4]]
+    assert run_search(settings, "kb", "setup install", top_k=2, mode="dense").next_offset == 2
     with pytest.raises(NotFound, match=f"no chunk '{'0' * 32}'"):
         get_chunk(store, "kb", "0" * 32)
     with pytest.raises(InvalidInput, match="invalid chunk_id 'zzz'"):

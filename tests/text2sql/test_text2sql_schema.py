@@ -219,3 +219,18 @@ def test_server_tools_through_mcp_client(settings: Settings) -> None:
     listed = by_name["sql_list_examples"].structured_content["examples"]
     assert any(e["question"] == "How many products are there?" for e in listed) and len(listed) >= 10
     assert bad_db.is_error and "available: shop" in bad_db.content[0].text
+
+
+def test_sql_execute_pages_cover_every_row(tmp_path: Path) -> None:
+    from servers.text2sql import api
+
+    settings = load_settings(overrides={"data_dir": str(tmp_path / "data"), "text2sql": {"max_rows": 25}})
+    sql = "SELECT customer_id FROM customers ORDER BY customer_id"
+    ids, offset, pages = [], 0, 0
+    while offset is not None:
+        page = api.execute(settings, sql, database="shop", offset=offset)
+        assert page.offset == offset and page.row_count <= 25
+        ids += [row[0] for row in page.rows]
+        offset, pages = page.next_offset, pages + 1
+    assert pages == 3 and ids == list(range(1, 61))
+    assert api.execute(settings, sql, database="shop", offset=60).rows == []

@@ -1,0 +1,1 @@
+"""Quiver's ReAct host and the `quiver` command line."""

@@ -1,0 +1,201 @@
+"""The one local decoding loop, used by every local text generation (``LocalGenerator`` for the
+servers, the host's local chat backend).
+
+A plain KV-cached loop, one forward pass per token, so that the chat template, the stop
+conditions (end-of-turn tokens, stop strings, a finished grammar), grammar-constrained
+decoding (xgrammar token masks), sampling and token streaming are all in one place.
+``n`` samples decode together as one batch.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from servers.core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from servers.core.models import LoadedLM
+
+# End-of-turn tokens of common chat formats (ChatML, Llama 3, Phi); decoding stops at any of them.
+END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<|endoftext|>")
+GRAMMAR_CACHE = 64
+
+
+@dataclass
+class Decoded:
+    """What one :meth:`Decoder.decode` call produced."""
+
+    texts: list[str]  # one per sample, special tokens removed, not cut at stop strings
+    prompt_tokens: int
+    new_tokens: int  # over all samples
+    ttft_s: float | None  # time to the first new token
+
+
+def stop_token_ids(tokenizer: Any) -> list[int]:
+    """The tokenizer's end-of-sequence id plus every end-of-turn token it knows."""
+    vocab = tokenizer.get_vocab()
+    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+    ids |= {vocab[t] for t in END_OF_TURN if t in vocab}
+    return sorted(i for i in ids if i is not None)
+
+
+class Decoder:
+    """Prompts and decoding for one loaded causal LM; one decode at a time (a lock per model)."""
+
+    def __init__(self, lm: LoadedLM) -> None:
+        self.lm = lm
+        self.tokenizer = lm.tokenizer
+        self.model = lm.model
+        self.stop_ids = stop_token_ids(self.tokenizer)
+        # transformers renamed the KV-cache argument (past_key_values -> cache); use what this version takes
+        self._cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        self._pad = self.stop_ids[0] if self.stop_ids else 0
+        self._compiler: Any = None
+        self._grammars: OrderedDict[str, Any] = OrderedDict()
+        self._grammar_lock = threading.Lock()
+        self._lock = threading.Lock()
+
+    def prompt(self, messages: list[dict[str, Any]], **template: Any) -> str:
+        """The exact text the model sees: its chat template with the generation prompt."""
+        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, **template)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` as a prompt (no special tokens added)."""
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def compile(self, structural_tag: dict[str, Any]) -> Any:
+        """An xgrammar structural tag compiled for this tokenizer (cached, most recent first)."""
+        return self._grammar("tag", structural_tag)
+
+    def compile_json_schema(self, schema: dict[str, Any]) -> Any:
+        """A grammar admitting exactly the JSON values of ``schema`` (no extra whitespace; cached)."""
+        return self._grammar("schema", schema)
+
+    def _grammar(self, kind: str, spec: dict[str, Any]) -> Any:
+        import xgrammar as xgr
+
+        key = kind + json.dumps(spec, sort_keys=True)
+        with self._grammar_lock:
+            if key in self._grammars:
+                self._grammars.move_to_end(key)
+                return self._grammars[key]
+            if self._compiler is None:
+                vocab = getattr(self.model.config, "vocab_size", None) or len(self.tokenizer)
+                info = xgr.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=vocab, stop_token_ids=self.stop_ids)
+                self._compiler = xgr.GrammarCompiler(info)
+            if kind == "tag":
+                compiled = self._compiler.compile_structural_tag(json.dumps(spec))
+            else:
+                compiled = self._compiler.compile_json_schema(json.dumps(spec), any_whitespace=False, strict_mode=True)
+            self._grammars[key] = compiled
+            if len(self._grammars) > GRAMMAR_CACHE:
+                self._grammars.popitem(last=False)
+            return compiled
+
+    def decode(
+        self,
+        prompt: str,
+        *,
+        max_new_tokens: int = 256,
+        temperature: float = 0.0,
+        n: int = 1,
+        seed: int | None = None,
+        stop: tuple[str, ...] | list[str] = (),
+        grammar: Any = None,
+        stop_when_complete: bool = False,
+        repetition_penalty: float = 1.0,
+        on_token: Callable[[str], None] | None = None,
+    ) -> Decoded:
+        """Generate up to ``max_new_tokens`` after ``prompt``: greedy at temperature 0, else sampled
+        (seeded when ``seed`` is given); ``n`` samples at once. A sample ends at an end-of-turn token
+        or once its text contains a ``stop`` string. With a ``grammar`` (from :meth:`compile`; one
+        sample only) every token is masked to what the grammar allows, and ``stop_when_complete``
+        ends as soon as it is matched. ``repetition_penalty`` applies to unconstrained tokens;
+        ``on_token`` receives the text as it grows (one sample only)."""
+        import torch
+
+        if n < 1 or max_new_tokens < 1:
+            raise InvalidInput(f"n and max_new_tokens must be >= 1 (got {n}, {max_new_tokens})")
+        if grammar is not None and n != 1:
+            raise InvalidInput("grammar-constrained decoding takes one sample at a time (n = 1)")
+        tok = self.tokenizer
+        device = self.lm.device
+        ids = tok(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"].to(device)
+        n_prompt = int(ids.shape[1])
+        ids = ids.repeat(n, 1)
+        matcher = bitmask = xgr = None
+        if grammar is not None:
+            import xgrammar as xgr
+
+            matcher = xgr.GrammarMatcher(grammar, terminate_without_stop_token=stop_when_complete)
+            bitmask = xgr.allocate_token_bitmask(1, grammar.tokenizer_info.vocab_size)
+        rng = torch.Generator().manual_seed(seed) if seed is not None else None
+        out_ids: list[list[int]] = [[] for _ in range(n)]
+        texts = [""] * n
+        done = [False] * n
+        seen: torch.Tensor | None = None
+        ttft = None
+        start = time.perf_counter()
+        past = None
+        with self._lock, torch.inference_mode():
+            for _ in range(max_new_tokens):
+                out = self.model(input_ids=ids, use_cache=True, **{self._cache_arg: past})
+                past = getattr(out, self._cache_arg)
+                logits = out.logits[:, -1, :].float()
+                if matcher is None and seen is not None and repetition_penalty != 1.0:
+                    penalized = torch.where(logits > 0, logits / repetition_penalty, logits * repetition_penalty)
+                    logits = torch.where(seen, penalized, logits)
+                if matcher is not None:
+                    matcher.fill_next_token_bitmask(bitmask)
+                    xgr.apply_token_bitmask_inplace(logits, bitmask.to(logits.device))
+                if temperature > 0:
+                    probs = torch.softmax(logits / temperature, dim=-1).cpu()
+                    tokens = torch.multinomial(probs, 1, generator=rng).squeeze(1).tolist()
+                else:
+                    tokens = torch.argmax(logits, dim=-1).tolist()
+                if ttft is None:
+                    ttft = time.perf_counter() - start
+                for row, token in enumerate(tokens):
+                    if done[row]:
+                        continue
+                    if token in self.stop_ids or (matcher is not None and not matcher.accept_token(token)):
+                        done[row] = True  # a rejected token cannot happen with a correct mask: stop, emit nothing
+                        continue
+                    out_ids[row].append(token)
+                    text = tok.decode(out_ids[row], skip_special_tokens=True)
+                    if text.startswith(texts[row]) and len(text) > len(texts[row]) and not text.endswith("\ufffd"):
+                        if on_token is not None and n == 1:
+                            on_token(text[len(texts[row]):])
+                        texts[row] = text
+                    if (matcher is not None and matcher.is_terminated()) or any(s and s in text for s in stop):
+                        done[row] = True
+                if all(done):
+                    break
+                if repetition_penalty != 1.0 and matcher is None:
+                    if seen is None:
+                        seen = torch.zeros_like(logits, dtype=torch.bool)
+                    seen[torch.arange(n, device=logits.device), torch.tensor(tokens, device=logits.device)] = True
+                ids = torch.tensor([[t if not done[r] else self._pad] for r, t in enumerate(tokens)], device=device)
+        final = [tok.decode(row, skip_special_tokens=True) for row in out_ids]
+        return Decoded(texts=final, prompt_tokens=n_prompt, new_tokens=sum(map(len, out_ids)), ttft_s=ttft)
+
+
+_decoders: dict[int, Decoder] = {}
+_decoders_lock = threading.Lock()
+
+
+def decoder_for(lm: LoadedLM) -> Decoder:
+    """The decoder of a loaded model (one per model, so its lock and grammar cache are shared)."""
+    with _decoders_lock:
+        found = _decoders.get(id(lm))
+        if found is None or found.lm is not lm:
+            found = _decoders[id(lm)] = Decoder(lm)
+        return found

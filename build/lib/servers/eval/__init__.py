@@ -1,0 +1,1 @@
+"""Evaluation: retrieval, RAG, text2sql, language models, judges, tool calls; runs and reports."""

@@ -1,0 +1,81 @@
+"""MCP façade of the retrieval capability: the tools are :mod:`servers.retrieval.api`'s functions."""
+
+from __future__ import annotations
+
+from mcp.server import MCPServer
+from mcp.types import ToolAnnotations
+
+from servers.core.boundary import Tools, new_server
+from servers.core.settings import Settings
+from servers.retrieval import api
+
+INSTRUCTIONS = (
+    "Knowledge bases of the user's documents, stored in Milvus. Create one with `kb_create`, add files, "
+    "folders or texts with `kb_ingest`, then find passages with `kb_search` (hybrid dense + BM25 by default) "
+    "or get a prompt-ready block of numbered, cited passages with `kb_context`. `kb_get_document` / "
+    "`kb_get_chunk` read stored text; `kb_delete` and `kb_drop` remove documents or a whole knowledge base."
+)
+READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
+# kb_create adds an empty collection (again: nothing more happens).
+CREATES = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False)
+# kb_ingest adds documents; a changed document replaces only its own older version, the same input again is
+# skipped (idempotent); http(s) URLs are fetched (open world).
+INGESTS = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=True)
+DESTRUCTIVE = ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False)
+
+
+def build_server(settings: Settings) -> MCPServer:
+    app = new_server("retrieval", title="Quiver retrieval", instructions=INSTRUCTIONS,
+                     description="Knowledge bases on Milvus: ingest, dense/BM25/hybrid search, cited context")
+    tools = Tools(app, settings)
+    tools.add(
+        api.create, name="kb_create", title="Create a knowledge base", annotations=CREATES,
+        description="Create an empty knowledge base (one Milvus collection) that records the embedding model it uses. "
+                    "Call once before kb_ingest (or let kb_ingest create it). Returns its description.",
+    )
+    tools.add(
+        api.list_kbs, name="kb_list", title="List knowledge bases", annotations=READ_ONLY,
+        description="List the knowledge bases with their chunk and document counts, embedding model and size.",
+    )
+    tools.add(
+        api.describe, name="kb_describe", title="Describe a knowledge base", annotations=READ_ONLY,
+        description="Describe one knowledge base: counts, embedding model and dimension, index type, metric.",
+    )
+    tools.add(
+        api.drop, name="kb_drop", title="Delete a knowledge base", annotations=DESTRUCTIVE,
+        description="Delete a knowledge base and everything in it (irreversible).",
+    )
+    tools.add(
+        api.ingest, name="kb_ingest", title="Add documents", annotations=INGESTS,
+        description="Add documents to a knowledge base: files, folders (recursively) or file:// URIs under the allowed "
+                    "roots (PDF, DOCX, PPTX, XLSX, HTML, Markdown, CSV, JSON, text), and/or raw texts with metadata. "
+                    "Parses, chunks, embeds and stores them; unchanged documents are skipped and changed ones replace "
+                    "their old chunks. Returns counts, timings and per-file errors; sends progress notifications.",
+    )
+    tools.add(
+        api.search, name="kb_search", title="Search a knowledge base", annotations=READ_ONLY,
+        description="Search a knowledge base and return the best chunks with scores and citations (source, title, "
+                    "heading path, page). mode: hybrid (dense + BM25, default), dense (meaning) or bm25 (exact words). "
+                    "Optional metadata filter, reranking of the top candidates and query rewriting.",
+    )
+    tools.add(
+        api.context, name="kb_context", title="Cited context for a question", annotations=READ_ONLY,
+        description="Search a knowledge base and return one prompt-ready block: an instruction to answer only from the "
+                    "passages and cite them by number, then the numbered passages with their citations. Use it to "
+                    "ground an answer; put the block in the prompt before answering.",
+    )
+    tools.add(
+        api.get_chunk, name="kb_get_chunk", title="Read a chunk", annotations=READ_ONLY,
+        description="Read one stored chunk with its citation: by chunk_id (from a search hit), or by doc_id/source and "
+                    "chunk index (e.g. the neighbours of a hit: its chunk_index ± 1).",
+    )
+    tools.add(
+        api.get_document, name="kb_get_document", title="Read a document", annotations=READ_ONLY,
+        description="Read a whole stored document: its chunks in order with citations, and their joined text.",
+    )
+    tools.add(
+        api.delete, name="kb_delete", title="Delete documents", annotations=DESTRUCTIVE,
+        description="Delete documents (all their chunks) from a knowledge base, selected by doc ids, sources and/or a "
+                    "filter. Returns how many chunks were deleted.",
+    )
+    return app

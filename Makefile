@@ -7,7 +7,7 @@ NODE_DIR := .node
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test test-fast test-install bench lint clean
+.PHONY: setup demo test test-fast test-install bench lint clean agent-model-data agent-model
 
 setup: $(VENV)/.installed
 
@@ -50,6 +50,16 @@ bench: setup
 	$(PY) -m bench.host --data $(SHARED_DATA)/bfcl --limit 10 | tee bench/results/host.jsonl
 	$(PY) -m bench.eval --data $(SHARED_DATA) --judge-limit 60 | tee bench/results/eval.jsonl
 	$(PY) -m bench.finetune | tee bench/results/finetune.jsonl
+
+# The agent model's tool-calling dataset (agent_model/README.md): rebuildable, kept out of git.
+agent-model-data: setup
+	$(PY) -m agent_model.build_dataset --bfcl $(SHARED_DATA)/bfcl --out data/agent_model --seed 0
+
+# The shipped tool-calling adapter (servers/core/adapters/agent-smollm2) trained through the finetune
+# server with agent_model/train_config.toml; about 35 minutes on 2 quiet CPU cores.
+agent-model: setup
+	@test -f data/agent_model/trl_tools/train.jsonl || $(MAKE) agent-model-data
+	$(PY) -m agent_model.train --data data/agent_model
 
 clean:
 	rm -rf $(VENV) $(NODE_DIR)

@@ -7,7 +7,7 @@ NODE_DIR := .node
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test test-fast test-install bench fuzz lint clean
+.PHONY: setup demo test test-fast test-install bench fuzz lint clean agent-model-data agent-model
 
 setup: $(VENV)/.installed
 
@@ -55,6 +55,16 @@ bench: setup
 fuzz: setup
 	mkdir -p bench/results
 	OMP_NUM_THREADS=1 $(PY) -m bench.fuzz --calls $(or $(FUZZ_CALLS),1000) --seed $(or $(FUZZ_SEED),1) --out bench/results/fuzz.jsonl
+
+# The agent model's tool-calling dataset (agent_model/README.md): rebuildable, kept out of git.
+agent-model-data: setup
+	$(PY) -m agent_model.build_dataset --bfcl $(SHARED_DATA)/bfcl --out data/agent_model --seed 0
+
+# The shipped tool-calling adapter (servers/core/adapters/agent-smollm2) trained through the finetune
+# server with agent_model/train_config.toml; about 35 minutes on 2 quiet CPU cores.
+agent-model: setup
+	@test -f data/agent_model/trl_tools/train.jsonl || $(MAKE) agent-model-data
+	$(PY) -m agent_model.train --data data/agent_model
 
 clean:
 	rm -rf $(VENV) $(NODE_DIR)

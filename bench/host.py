@@ -1,7 +1,15 @@
-"""Measure the host: BFCL tool-call accuracy (with and without constrained decoding), the local
-backend's generation speed against plain ``model.generate``, and the loop's own overhead.
+"""Measure the host: BFCL tool-call accuracy (with and without constrained decoding), accuracy on
+Quiver's own tools, the local backend's generation speed against plain ``model.generate``, and
+the loop's own overhead; before/after the agent model's adapter (``--adapter none,agent``).
 
-    python -m bench.host --data ../shared/data/bfcl --categories simple_python,multiple,parallel,irrelevance --limit 10
+    python -m bench.host --data ../shared/data/bfcl --adapter none,agent --limit 10
+
+BFCL: only the held-out records (``agent_model/heldout/bfcl_test_ids.json``, never trained on),
+``tool_choice=auto``, per category, AST accuracy and valid-call rate (``servers.eval.agents``).
+Quiver tools: the first assistant turn of each held-out record of the agent-model dataset
+(``data/agent_model/examples/test.jsonl``, sources quiver and trace), scored by the eval server's
+tool-call scorer (``score_tool_calls``): tool choice, and tool plus arguments (values equal after
+BFCL normalisation; a ``query``/``question`` argument may also be the user's message verbatim).
 
 Prints one JSON object per line (figures only; progress on stderr).
 """
@@ -9,6 +17,7 @@ Prints one JSON object per line (figures only; progress on stderr).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
@@ -19,9 +28,23 @@ from typing import Any
 from bench.common import REPO, SHARED_DATA, log
 from host.backends.base import ToolInfo
 from host.backends.local import LocalBackend
-from servers.eval.agents import calls_correct, calls_valid, to_json_schema
+from host.loop import SYSTEM_PROMPT
+from servers.eval.agents import calls_correct, calls_valid, score_tool_calls, to_json_schema
+from servers.eval.schemas import ToolCallItem
 
 SYSTEM = "You are a helpful assistant that calls functions to answer requests."
+SYSTEMS = {"bench": SYSTEM, "host": SYSTEM_PROMPT}
+HELDOUT_IDS = REPO / "agent_model" / "heldout" / "bfcl_test_ids.json"
+CATEGORIES = "simple_python,multiple,parallel,parallel_multiple,irrelevance,live_simple,live_multiple"
+FREE_TEXT = ("query", "question")  # arguments the model writes; the user's message verbatim is accepted too
+
+
+def heldout_ids(category: str) -> list[str]:
+    """The BFCL ids of ``category`` kept out of the agent model's training (in file order)."""
+    ids = json.loads(HELDOUT_IDS.read_text(encoding="utf-8"))["ids"]
+    if category not in ids:
+        raise SystemExit(f"no held-out ids for category {category!r} in {HELDOUT_IDS}; known: {sorted(ids)}")
+    return list(ids[category])
 
 
 # ---------------------------------------------------------------- BFCL → JSON Schema
@@ -46,9 +69,13 @@ def valid(calls: list[Any], parse_error: str | None, tools: dict[str, ToolInfo],
 # ---------------------------------------------------------------- runs
 
 def bfcl(
-    backend: LocalBackend, data: Path, category: str, limit: int, max_new_tokens: int, tool_choice: str = "auto"
+    backend: LocalBackend, data: Path, category: str, limit: int, max_new_tokens: int, tool_choice: str = "auto",
+    system: str = "bench", adapter: str = "none",
 ) -> dict[str, Any]:
-    records = [json.loads(x) for x in (data / f"{category}.jsonl").open()][:limit]
+    """The held-out records of ``category`` only (the first ``limit`` of them)."""
+    keep = heldout_ids(category)
+    by_id = {r["id"]: r for r in map(json.loads, (data / f"{category}.jsonl").open())}
+    records = [by_id[i] for i in keep if i in by_id][:limit]
     answers_path = data / "possible_answer" / f"{category}.jsonl"
     answers = {json.loads(x)["id"]: json.loads(x)["ground_truth"] for x in answers_path.open()} if answers_path.exists() else {}
     irrelevance = category.startswith("irrelevance")
@@ -58,7 +85,7 @@ def bfcl(
     for i, rec in enumerate(records):
         tools = record_tools(rec)
         by_name = {t.name: t for t in tools}
-        messages = [{"role": "system", "content": SYSTEM}, *rec["question"][0]]
+        messages = [{"role": "system", "content": SYSTEMS[system]}, *rec["question"][0]]
         turn = backend.complete(messages, tools, tool_choice=tool_choice, max_new_tokens=max_new_tokens)
         calls = [(c.name, c.arguments) for c in turn.tool_calls]
         ok = score(calls, answers.get(rec["id"], []), by_name, irrelevance)
@@ -68,14 +95,59 @@ def bfcl(
         tokens += turn.completion_tokens
         log(f"{category} {i + 1}/{len(records)} constrained={backend.constrained} ok={ok} {turn.raw[:100]!r}")
     n = len(records)
-    return {"bench": "host_bfcl", "category": category, "model": backend.name, "constrained": backend.constrained,
-            "tool_choice": tool_choice, "n": n, "accuracy": round(correct / n, 4) if n else None,
+    return {"bench": "host_bfcl", "category": category, "model": backend.name, "adapter": adapter,
+            "constrained": backend.constrained, "tool_choice": tool_choice, "system": system, "heldout": True, "n": n, "accuracy": round(correct / n, 4) if n else None,
             "valid_rate": round(valid_n / n, 4) if n else None,
             "seconds_per_record": round(statistics.mean(seconds), 3) if seconds else None,
             "tokens_per_record": round(tokens / n, 1) if n else None}
 
 
-def speed(backend: LocalBackend, new_tokens: int, repeats: int) -> dict[str, Any]:
+def quiver_tools(backend: LocalBackend, dataset: Path, limit: int, max_new_tokens: int,
+                 adapter: str = "none") -> dict[str, Any]:
+    """Tool choice and arguments on the agent-model dataset's held-out Quiver records (first assistant
+    turn, prompted exactly as the host prompts: its messages, the offered small-view tools, ``auto``)."""
+    path = dataset / "examples" / "test.jsonl"
+    if not path.is_file():
+        raise SystemExit(f"{path} is missing: build the dataset first (make agent-model-data)")
+    by_category: dict[str, list[dict[str, Any]]] = {}
+    for r in map(json.loads, path.open(encoding="utf-8")):
+        if r["source"] in ("quiver", "trace"):
+            by_category.setdefault(r["category"], []).append(r)
+    # round-robin over categories, so a --limit run still covers many kinds of request
+    records = [r for group in itertools.zip_longest(*by_category.values()) for r in group if r is not None][:limit]
+    items: list[ToolCallItem] = []
+    choice_ok = 0
+    per_category: dict[str, list[int]] = {}
+    for i, rec in enumerate(records):
+        first = next(k for k, m in enumerate(rec["messages"]) if m["role"] == "assistant")
+        prompt, target = rec["messages"][:first], rec["messages"][first]
+        user = next(m["content"] for m in reversed(prompt) if m["role"] == "user")
+        tools = [ToolInfo(t["name"], t.get("server", ""), t["name"], t["description"], t["input_schema"])
+                 for t in rec["tools"]]
+        turn = backend.complete(prompt, tools, tool_choice="auto", max_new_tokens=max_new_tokens)
+        want = [(c["function"]["name"], json.loads(c["function"]["arguments"])) for c in target.get("tool_calls") or []]
+        expected = [{name: {k: [v, user] if k in FREE_TEXT else [v] for k, v in args.items()}} for name, args in want]
+        item = ToolCallItem(id=rec["id"], functions=[{"name": t.name, "description": t.description,
+                                                      "parameters": t.input_schema} for t in tools],
+                            calls=[{"name": c.name, "arguments": c.arguments} for c in turn.tool_calls],
+                            expected=expected, irrelevance=not want, parse_error=turn.parse_error)
+        items.append(item)
+        chose = sorted(c.name for c in turn.tool_calls) == sorted(n for n, _ in want)
+        choice_ok += chose
+        per_category.setdefault(rec["category"], []).append(int(chose))
+        log(f"quiver {i + 1}/{len(records)} {rec['category']} choice={chose} {turn.raw[:100]!r}")
+    rows = score_tool_calls(items)
+    n = len(rows)
+    return {"bench": "host_quiver_tools", "model": backend.name, "adapter": adapter, "constrained": backend.constrained,
+            "tool_choice": "auto", "n": n,
+            "tool_choice_accuracy": round(choice_ok / n, 4) if n else None,
+            "accuracy": round(sum(r.scores.get("ast_accuracy", 0.0) for r in rows) / n, 4) if n else None,
+            "valid_rate": round(sum(r.scores.get("valid_calls", 0.0) for r in rows) / n, 4) if n else None,
+            "no_call_targets": sum(i.irrelevance for i in items),
+            "tool_choice_by_category": {k: round(sum(v) / len(v), 3) for k, v in sorted(per_category.items())}}
+
+
+def speed(backend: LocalBackend, new_tokens: int, repeats: int, adapter: str = "none") -> dict[str, Any]:
     """Tokens/s of the backend's decode loop vs model.generate on the same prompt, and the
     constrained loop (a JSON-schema grammar) vs the free one."""
     import torch
@@ -114,7 +186,7 @@ def speed(backend: LocalBackend, new_tokens: int, repeats: int) -> dict[str, Any
         matcher.fill_next_token_bitmask(bitmask)
     mask_ms = (time.perf_counter() - start) / 200 * 1000
     med = {k: statistics.median(v) for k, v in rows.items()}
-    return {"bench": "host_speed", "model": backend.name, "device": backend.lm.device, "new_tokens": new_tokens,
+    return {"bench": "host_speed", "model": backend.name, "adapter": adapter, "device": backend.lm.device, "new_tokens": new_tokens,
             "prompt_tokens": int(enc["input_ids"].shape[1]),
             "generate_tok_s": round(med["generate"], 2), "host_tok_s": round(med["host_loop"], 2),
             "host_constrained_tok_s": round(med["host_constrained"], 2),
@@ -168,16 +240,21 @@ def loop_overhead(steps: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default=str(SHARED_DATA / "bfcl"))
-    parser.add_argument("--categories", default="simple_python,multiple,parallel,irrelevance")
-    parser.add_argument("--limit", type=int, default=10, help="records per category")
+    parser.add_argument("--dataset", default=str(REPO / "data" / "agent_model"),
+                        help="the built agent-model dataset (its held-out test split scores Quiver's tools)")
+    parser.add_argument("--categories", default=CATEGORIES)
+    parser.add_argument("--limit", type=int, default=10, help="held-out records per category (and Quiver records)")
     parser.add_argument("--model", default=None, help="causal LM (default: the shipped smollm2); repeatable via commas")
+    parser.add_argument("--adapter", default="none",
+                        help="comma list of models.adapter values to compare: none, agent (the shipped one), a folder")
+    parser.add_argument("--system", default="host", help="comma list of system prompts: host (the host's), bench")
     parser.add_argument("--max-new-tokens", type=int, default=128)
-    parser.add_argument("--settings", default="constrained,free",
+    parser.add_argument("--settings", default="constrained",
                         help="comma list of constrained, free, constrained-required (tool_choice=required; "
                              "irrelevance is skipped there: a forced call is wrong by definition)")
     parser.add_argument("--speed-tokens", type=int, default=48)
     parser.add_argument("--speed-repeats", type=int, default=2)
-    parser.add_argument("--skip", default="", help="comma list of parts to skip: bfcl,speed,overhead")
+    parser.add_argument("--skip", default="", help="comma list of parts to skip: bfcl,quiver,speed,overhead")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
 
@@ -188,19 +265,37 @@ def main() -> None:
     if "overhead" not in skip:
         print(json.dumps(loop_overhead(20)), flush=True)
     for model_name in (args.model or "smollm2").split(","):
-        lm = causal_lm(model_name, settings)
-        if "speed" not in skip:
-            print(json.dumps(speed(LocalBackend(lm), args.speed_tokens, args.speed_repeats)), flush=True)
-        if "bfcl" in skip:
-            continue
-        for mode in args.settings.split(","):
-            backend = LocalBackend(lm, constrained=mode.startswith("constrained"))
-            choice = "required" if mode.endswith("-required") else "auto"
-            for category in args.categories.split(","):
-                if choice == "required" and category.startswith("irrelevance"):
-                    continue
-                row = bfcl(backend, Path(args.data), category, args.limit, args.max_new_tokens, choice)
+        speeds: dict[str, float] = {}
+        for adapter in args.adapter.split(","):
+            lm = causal_lm(model_name, settings, adapter=adapter)
+            if adapter.lower() not in ("none", "") and "+" not in lm.name:
+                raise SystemExit(f"the adapter {adapter!r} did not load for {model_name} (not trained yet? "
+                                 "run `make agent-model`); see the warning above")
+            if "speed" not in skip:
+                row = speed(LocalBackend(lm), args.speed_tokens, args.speed_repeats, adapter)
+                speeds[adapter] = row["host_tok_s"]
                 print(json.dumps(row), flush=True)
+            for mode in args.settings.split(","):
+                backend = LocalBackend(lm, constrained=mode.startswith("constrained"))
+                choice = "required" if mode.endswith("-required") else "auto"
+                if "quiver" not in skip and choice == "auto":
+                    row = quiver_tools(backend, Path(args.dataset), args.limit, args.max_new_tokens, adapter)
+                    print(json.dumps(row), flush=True)
+                if "bfcl" in skip:
+                    continue
+                for system in args.system.split(","):
+                    for category in args.categories.split(","):
+                        if choice == "required" and category.startswith("irrelevance"):
+                            continue
+                        row = bfcl(backend, Path(args.data), category, args.limit, args.max_new_tokens, choice,
+                                   system, adapter)
+                        print(json.dumps(row), flush=True)
+        if "none" in speeds and len(speeds) > 1:
+            for adapter, tok_s in speeds.items():
+                if adapter != "none":
+                    print(json.dumps({"bench": "host_speed_adapter", "model": model_name, "adapter": adapter,
+                                      "tok_s": tok_s, "plain_tok_s": speeds["none"],
+                                      "ratio": round(tok_s / speeds["none"], 3)}), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,65 +1,111 @@
-"""`quiver demo`: Quiver answering questions about itself with its own servers.
+"""`quiver demo`: Quiver answering questions about itself with its own servers, and checking the answers.
 
 1. Starts the retrieval and text2sql servers (stdio subprocesses) and, if missing, builds the
-   demo knowledge base from the project's sample documents (``samples/``); the text2sql
-   server builds its demo ``shop`` database on first use.
-2. Answers a few questions that need retrieval and one that needs SQL. The model is small
-   (the shipped SmolLM2-135M on a CPU), so the demo plays to what it does reliably: the
-   offered tools are pre-selected by embedding similarity, the knowledge base and database
-   names are pinned by the host, the tool step is ``tool_choice=required`` with
-   grammar-constrained decoding, and the answer step reads the retrieved passages and cites
-   them. With a GPU or an endpoint configured, the same flow uses that model.
+   demo knowledge base ``quiver_docs`` from the project's sample documents (``samples/``); the
+   text2sql server builds its demo ``shop`` database on first use.
+2. Asks each question through the ordinary agent loop: ``tool_choice=auto``, the model chooses
+   among the offered tools and writes the arguments itself (the search question, the SQL
+   question), reads the results and writes the answer. Nothing is pinned or routed by the demo:
+   no argument is filled in by the host, no answer is picked for the model, no tool is chosen by
+   embeddings for a question. The agent is offered the same four tools for every question
+   (``DEMO_TOOLS``: two for the knowledge base, two for the database); one question needs two.
+   What the host itself still does for a small local model (its defaults, the same in ``quiver
+   ask``/``chat``): it merges the shipped tool-calling adapter (``models.adapter = "agent"``);
+   ``host.tool_view = "auto"`` shows a model under 1B parameters the small tool view (required
+   arguments only, at most ``host.small_model_tools`` = 4 tools, the view the adapter was trained
+   on); with more connected tools than that (or than ``host.preselect_tools`` for a larger model)
+   its ToolSelector pre-selects the ones closest to the question by MiniLM similarity (here the
+   four fit, so none is dropped); and it names the knowledge bases and databases it reaches
+   (``kb_list``, ``sql_list_databases``) in the system prompt (``host.describe_resources``).
+3. Checks every answer for its expected facts (text read from the sample documents, or a value
+   the shop database returns) and reports how many answers contain them.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 
+from host.backends import ChatBackend
 from host.commands import open_session, run_question
 from host.config import quiver_servers
 from host.connections import Hub
-from host.events import ErrorEvent
-from host.loop import Agent, AnswerPrompt
+from host.events import AnyEvent, ErrorEvent
+from host.loop import Agent, default_tool_view
 from host.render import JsonRenderer, RichRenderer
-from host.steps import Observation
-from host.tools import ToolView
-from servers.core.models import embed
 from servers.core.registry import server_names
 from servers.core.settings import Settings
 from servers.core.shipped import shipped
 
 KB = "quiver_docs"
-DATABASE = "shop"
+KB_DESCRIPTION = "Quiver's documentation"
 SAMPLES = shipped("samples")
-DEMO_TOOLS = {"retrieval": ["kb_context"], "text2sql": ["text_to_sql"]}
+DEMO_SERVERS = ("retrieval", "text2sql")
+# Tools that change stored data: the demo's agent is not offered them (the demo builds its data itself).
+WRITE_TOOLS = ["kb_create", "kb_drop", "kb_ingest", "kb_delete", "sql_add_example", "sql_remove_example"]
+# The tools the demo's agent is offered for every question: it chooses among them and writes the arguments.
+DEMO_TOOLS = {"kb_context", "kb_search", "text_to_sql", "sql_execute"}
+COUNT_SQL = {"customers": "SELECT COUNT(*) FROM customers"}
 
-QUESTIONS = [
-    "Which database does the retrieval server use to store knowledge bases?",
-    "How do I make Quiver generate with a vLLM server?",
-    "What does the host do when a tool fails?",
-    "How many customers are there in the shop database?",
-]
 
-TOOL_NOTES = {  # what each tool knows about: shown to the model, and what pre-selection ranks by
-    "kb_context": "Quiver documentation: servers, retrieval, Milvus, configuration, models, vLLM, scaling, "
-                  "safety, errors, host, tools.",
-    "text_to_sql": "Shop sales data: customers, products, orders, prices, counts.",
-}
-ANSWER_SYSTEM = (
-    "Answer the question by copying the one sentence from the passages that answers it, "
-    "then the number of its passage in brackets, like [1]."
+@dataclass(frozen=True)
+class DemoQuestion:
+    """A question and the facts a right answer contains: each fact is a tuple of alternatives
+    (any one must appear, case-insensitive; ``{customers}`` is read from the shop database)."""
+
+    text: str
+    facts: tuple[tuple[str, ...], ...]
+    needs: tuple[str, ...] = field(default=())  # the kinds of tool a right answer needs (reported)
+
+
+DEMO_QUESTIONS = (
+    DemoQuestion("Which database does the retrieval server use to store knowledge bases?", (("Milvus",),),
+                 ("knowledge base",)),
+    DemoQuestion("How do I make Quiver generate with a vLLM server?", (("endpoint",),), ("knowledge base",)),
+    DemoQuestion("What does the host do when a tool fails?",
+                 (("error result", "observation", "retried", "retries", "what went wrong", "correct itself"),),
+                 ("knowledge base",)),
+    DemoQuestion("How many customers are there in the shop database?", (("{customers}",),), ("sql",)),
+    DemoQuestion("Where does the retrieval server store knowledge bases, and how many customers does the shop have?",
+                 (("Milvus",), ("{customers}",)), ("knowledge base", "sql")),
 )
-SQL_SYSTEM = "Answer the question in one short sentence from the SQL query and its result."
+QUESTIONS = [q.text for q in DEMO_QUESTIONS]  # kept out of the agent model's training data (agent_model/)
 
-SYSTEM = (
-    "You are Quiver's assistant. Tools: kb_context searches Quiver's documentation and returns numbered "
-    "passages; text_to_sql answers questions about the shop database (customers, products, orders). "
-    "Answer from the tool results only, in one or two sentences, and cite passages like [1]."
-)
+
+@dataclass
+class DemoResult:
+    question: str
+    answer: str
+    facts: list[str]  # the facts checked, placeholders filled
+    found: list[bool]
+    tools: list[dict[str, Any]] = field(default_factory=list)  # the calls the model made: name, arguments
+    steps: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.found) and all(self.found)
+
+
+def fact_found(answer: str, alternatives: tuple[str, ...]) -> bool:
+    """Whether ``answer`` contains one of ``alternatives``: numbers as whole numbers (``60`` is
+    not found in ``160`` or ``60.5``), text case-insensitively."""
+    for alt in alternatives:
+        if re.fullmatch(r"\d+", alt):
+            if re.search(rf"(?<![\d.,]){alt}(?![\d]|[.,]\d)", answer):
+                return True
+        elif alt.lower() in answer.lower():
+            return True
+    return False
+
+
+def check_answer(answer: str, facts: tuple[tuple[str, ...], ...], values: dict[str, str]) -> tuple[list[str], list[bool]]:
+    """The facts with their values filled in, and for each whether ``answer`` contains it."""
+    filled = [tuple(alt.format(**values) for alt in fact) for fact in facts]
+    return [" | ".join(f) for f in filled], [fact_found(answer, f) for f in filled]
 
 
 def _say(renderer: JsonRenderer | RichRenderer, text: str, style: str = "bold") -> None:
@@ -68,19 +114,20 @@ def _say(renderer: JsonRenderer | RichRenderer, text: str, style: str = "bold") 
 
 
 async def ensure_knowledge_base(hub: Hub, renderer: JsonRenderer | RichRenderer, rebuild: bool) -> dict[str, Any]:
-    """Ingest ``samples/`` into the demo knowledge base when it is missing (or on --rebuild)."""
-    listing = await hub.connections["retrieval"].call("kb_list", {})
+    """Create (with its description) and ingest ``samples/`` into the demo knowledge base when it is
+    missing (or on --rebuild)."""
+    retrieval = hub.connections["retrieval"]
+    listing = await retrieval.call("kb_list", {})
     kbs = (listing.result.structured_content or {}).get("knowledge_bases", []) if listing.result else []
     present = any(kb.get("name") == KB and (kb.get("documents") or kb.get("chunks")) for kb in kbs)
     if present and not rebuild:
         _say(renderer, f"knowledge base '{KB}' is ready", "dim")
         return {"built": False}
-    if rebuild and present:
-        await hub.connections["retrieval"].call("kb_drop", {"name": KB})
+    if any(kb.get("name") == KB for kb in kbs):
+        await retrieval.call("kb_drop", {"name": KB})
     _say(renderer, f"building knowledge base '{KB}' from {SAMPLES} ...", "dim")
-    out = await hub.connections["retrieval"].call(
-        "kb_ingest", {"kb": KB, "paths": [str(SAMPLES)], "create": True}, timeout_s=600
-    )
+    await retrieval.call("kb_create", {"name": KB, "description": KB_DESCRIPTION, "exist_ok": True})
+    out = await retrieval.call("kb_ingest", {"kb": KB, "paths": [str(SAMPLES)], "create": True}, timeout_s=600)
     if out.is_error:
         message = out.error or str(out.result.content[0].text if out.result and out.result.content else "")
         raise RuntimeError(f"could not build the demo knowledge base: {message}")
@@ -90,77 +137,80 @@ async def ensure_knowledge_base(hub: Hub, renderer: JsonRenderer | RichRenderer,
     return {"built": True, **report}
 
 
-def passage_sentences(passages: list[dict[str, Any]], limit: int = 40) -> list[str]:
-    """Candidate answers: the sentences of the passages, each ending with its citation ``[n]``."""
-    options: list[str] = []
-    for n, passage in enumerate(passages, 1):
-        for line in str(passage.get("text", "")).splitlines():
-            line = line.strip().lstrip("-*> ").strip()
-            if not line or line.startswith(("#", "|", "<", "```")):
-                continue
-            for sentence in re.split(r"(?<=[.!?])\s+", line):
-                sentence = sentence.strip()
-                if 20 <= len(sentence) <= 300 and sentence[-1:] in ".!?":
-                    options.append(f"{sentence} [{n}]")
-    return list(dict.fromkeys(options))[:limit]
-
-
-def demo_answer(question: str, observations: list[Observation]) -> AnswerPrompt | None:
-    """The answer step: for retrieval, the model picks the passage sentence that answers the
-    question (decoding constrained to those sentences, each with its citation: grounded by
-    construction); for SQL, it phrases the query result."""
-    for seen in observations:
-        name, structured = seen.name, seen.structured
-        if name == "kb_context" and isinstance(structured, dict) and structured.get("passages"):
-            passages = structured["passages"]
-            block = "\n\n".join(f"[{i}] {p.get('text', '').strip()}" for i, p in enumerate(passages, 1))
-            messages = [{"role": "system", "content": ANSWER_SYSTEM},
-                        {"role": "user", "content": f"Passages:\n{block}\n\nQuestion: {question}"}]
-            options = passage_sentences(passages)
-            fmt = ({"type": "structural_tag", "format": {"type": "or", "elements": [
-                {"type": "const_string", "value": o} for o in options]}} if options else None)
-            return AnswerPrompt(messages, fmt)
-        if name == "text_to_sql" and isinstance(structured, dict) and not structured.get("sql"):
-            why = structured.get("message") or "no valid SQL was found"
-            return AnswerPrompt([
-                {"role": "system", "content": "Tell the user in one sentence that the database could not answer."},
-                {"role": "user", "content": f"Question: {question}\nThe SQL tool failed: {why}"}])
-        if name == "text_to_sql" and isinstance(structured, dict) and structured.get("sql"):
-            result = structured.get("result") or {}
-            rows = (result.get("rows") or [])[:10]
-            return AnswerPrompt([
-                {"role": "system", "content": SQL_SYSTEM},
-                {"role": "user", "content": f"Question: {question}\nSQL: {structured['sql']}\n"
-                                            f"Columns: {result.get('columns')}\nRows: {rows}"}])
-    return None
+async def fact_values(hub: Hub) -> dict[str, str]:
+    """Values the answers are checked against, read from the shop database (not written down)."""
+    values: dict[str, str] = {}
+    conn = hub.connections.get("text2sql")
+    if conn is None:
+        return values
+    for key, sql in COUNT_SQL.items():
+        out = await conn.call("sql_execute", {"sql": sql})
+        rows = (out.result.structured_content or {}).get("rows") if out.result and not out.is_error else None
+        if rows:
+            values[key] = str(rows[0][0])
+    return values
 
 
 def demo_settings(settings: Settings) -> Settings:
-    """The demo's run settings: required + constrained tool step, one step, a few tools."""
+    """The demo's run settings: the host's defaults, with room for a first model load in a server."""
     host = settings.host
     if str(SAMPLES) not in settings.roots:
         settings.roots = [*settings.roots, str(SAMPLES)]
-    host.tool_choice = "required"
-    host.max_steps = 1
-    host.preselect_tools = 1
-    host.max_new_tokens = min(host.max_new_tokens, 96)
-    host.observation_chars = min(host.observation_chars, 1500)
-    host.tool_timeout_s = max(host.tool_timeout_s, 600.0)  # first text_to_sql loads a model in its server
+    host.max_steps = min(host.max_steps, 4)
+    host.tool_timeout_s = max(host.tool_timeout_s, 600.0)  # the first text_to_sql loads a model in its server
     return settings
 
 
+class _Collect:
+    """Forwards events to the renderer and keeps the calls made."""
+
+    def __init__(self, renderer: JsonRenderer | RichRenderer) -> None:
+        self.renderer = renderer
+        self.streaming = renderer.streaming
+        self.calls: list[dict[str, Any]] = []
+        self.steps = 0
+
+    def token(self, piece: str) -> None:
+        self.renderer.token(piece)
+
+    def event(self, event: AnyEvent) -> None:
+        if event.type == "tool_call":
+            self.calls.append({"name": event.name, "arguments": event.arguments})  # type: ignore[union-attr]
+        if event.type == "answer":
+            self.steps = event.step  # type: ignore[union-attr]
+        self.renderer.event(event)
+
+
+async def ask_questions(hub: Hub, backend: ChatBackend, settings: Settings, questions: list[DemoQuestion],
+                        renderer: JsonRenderer | RichRenderer) -> list[DemoResult]:
+    """Ask each question with a fresh agent (the host's defaults) and check its answer's facts."""
+    values = await fact_values(hub)
+    results = []
+    for q in questions:
+        _say(renderer, f"\nQ: {q.text}", "bold magenta")
+        collect = _Collect(renderer)
+        agent = Agent(hub, backend, settings, tool_view=default_tool_view(settings, backend, only=DEMO_TOOLS),
+                      on_token=renderer.token if renderer.streaming else None)
+        answer = await run_question(agent, q.text, collect)  # type: ignore[arg-type]
+        facts, found = check_answer(answer, q.facts, values)
+        results.append(DemoResult(q.text, answer, facts, found, collect.calls, collect.steps))
+        verdict = "all expected facts found" if all(found) else "missing: " + "; ".join(
+            f for f, ok in zip(facts, found, strict=True) if not ok)
+        _say(renderer, f"facts: {verdict}", "green" if all(found) else "red")
+    return results
+
+
 async def _demo(args: argparse.Namespace, settings: Settings, renderer: JsonRenderer | RichRenderer) -> int:
-    available = [n for n in DEMO_TOOLS if n in server_names()]
+    available = [n for n in DEMO_SERVERS if n in server_names()]
     if "retrieval" not in available:
         renderer.event(ErrorEvent(message="the retrieval server is not installed; the demo needs it"))
         return 1
     specs = quiver_servers(settings, available)
     for spec in specs:
-        spec.allow_tools = [*DEMO_TOOLS[spec.name], "kb_list", "kb_drop", "kb_ingest", "sql_list_databases"]
-    questions = [q for q in QUESTIONS if "shop" not in q or "text2sql" in available]
+        spec.deny_tools = [*spec.deny_tools, *WRITE_TOOLS]
+    questions = [q for q in DEMO_QUESTIONS if "sql" not in q.needs or "text2sql" in available]
     if args.limit:
         questions = questions[: args.limit]
-    only = {t for names in DEMO_TOOLS.values() for t in names}
     _say(renderer, "starting the retrieval and text2sql servers and loading the model ...", "dim")
     async with open_session(settings, verbose=getattr(args, "verbose", False), specs=specs) as (hub, backend):
         for message in hub.errors.values():
@@ -168,25 +218,12 @@ async def _demo(args: argparse.Namespace, settings: Settings, renderer: JsonRend
         if "retrieval" in hub.errors:
             return 1
         await ensure_knowledge_base(hub, renderer, getattr(args, "rebuild", False))
-        if "text2sql" in hub.connections and "text2sql" not in hub.errors:
-            await hub.connections["text2sql"].call("sql_list_databases", {})  # builds the shop database if missing
-        if hasattr(backend, "parallel_calls"):
-            backend.parallel_calls = False  # one call per turn: a 135M model may not stop listing calls
-        _say(renderer, f"model: {backend.name}; tools offered: {', '.join(sorted(only & set(hub.tools)))}", "dim")
-        answered = 0
-        for question in questions:
-            _say(renderer, f"\nQ: {question}", "bold magenta")
-            # the host passes the user's question to the retrieval/SQL tools verbatim: the model only picks the tool
-            view = ToolView(settings.host.preselect_tools, embed=lambda texts: embed(texts, settings), only=only,
-                            notes=TOOL_NOTES, pinned={"kb": KB, "database": DATABASE, "top_k": 3, "question": question},
-                            slim=True)
-            agent = Agent(hub, backend, settings, system_prompt=SYSTEM, tool_view=view, answer_step=demo_answer,
-                          on_token=renderer.token if renderer.streaming else None)
-            answer = await run_question(agent, question, renderer)
-            answered += bool(answer.strip())
-        _say(renderer, f"\n{answered}/{len(questions)} questions answered; transcripts in "
+        _say(renderer, f"model: {backend.name}; {len(hub.tools)} tools connected", "dim")
+        results = await ask_questions(hub, backend, settings, questions, renderer)
+        found = sum(r.ok for r in results)
+        _say(renderer, f"\n{found}/{len(results)} answers contain their expected facts; transcripts in "
                        f"{settings.data_path / 'transcripts'}", "bold")
-    return 0 if answered == len(questions) else 1
+    return 0 if found == len(results) else 1
 
 
 def run_demo(args: argparse.Namespace, settings: Settings, renderer: JsonRenderer | RichRenderer) -> int:

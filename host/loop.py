@@ -31,6 +31,7 @@ from host.backends.base import ChatBackend, ModelTurn, TokenCallback, ToolCall, 
 from host.connections import CallOutcome, Hub
 from host.events import Answer, AnyEvent, ErrorEvent, Thought, ToolCallEvent, ToolResultEvent, Usage
 from host.observations import CitedPassages, ObservationFormatter, observe
+from host.resources import discover_resources, with_resources
 from host.steps import AnswerRequest, Observation, Question, Reply, Step, ToolRequest, Unreadable, messages
 from host.tools import ToolView, validate_arguments
 from servers.core.boundary import in_thread
@@ -64,6 +65,16 @@ class AnswerPrompt:
 # (question, this run's successful observations) -> a custom answer step, or None for the default
 # (the conversation plus a request for the best answer from the tool results).
 AnswerStep = Callable[[str, list[Observation]], AnswerPrompt | None]
+
+
+def default_tool_view(settings: Settings, backend: ChatBackend, only: set[str] | None = None) -> ToolView:
+    """The view from ``host.tool_view``: full schemas, or the small-model view (slim schemas, at most
+    ``host.small_model_tools`` tools) for a small local model; pre-selection ranks with the embedder.
+    ``only``: the tool names this agent may be offered (None = every connected tool)."""
+    host = settings.host
+    small = host.tool_view == "small" or (host.tool_view == "auto" and bool(getattr(backend, "small_model", False)))
+    k = min(host.preselect_tools, host.small_model_tools) if small else host.preselect_tools
+    return ToolView(k, embed=lambda texts: embed(texts, settings), only=only, small=small)
 
 
 def _call_key(call: ToolCall) -> str:
@@ -103,6 +114,7 @@ class Agent:
         tool_view: ToolView | None = None,
         answer_step: AnswerStep | None = None,
         formatter: ObservationFormatter | None = None,
+        describe_resources: bool | None = None,
     ) -> None:
         self.hub = hub
         self.backend = backend
@@ -114,7 +126,8 @@ class Agent:
         self.system_prompt = system_prompt
         self.on_token = on_token
         self.save_transcripts = settings.host.transcripts if save_transcripts is None else save_transcripts
-        self.view = tool_view or ToolView(settings.host.preselect_tools, embed=lambda texts: embed(texts, settings))
+        self.view = tool_view or default_tool_view(settings, backend)
+        self.describe_resources = settings.host.describe_resources if describe_resources is None else describe_resources
         self.answer_step = answer_step
         self.formatter = formatter or CitedPassages()
         self.transcript: list[Step] = []
@@ -188,6 +201,9 @@ class Agent:
             return event
 
         await self.hub.refresh_if_stale()
+        if self.describe_resources:  # once per conversation: the knowledge bases and databases it can name
+            self.describe_resources = False
+            self.system_prompt = with_resources(self.system_prompt, await discover_resources(self.hub))
         tools = self._offer(question)
         first = len(self.transcript)
         self.transcript.append(Question(question))

@@ -88,10 +88,30 @@ def _properties(tool: ToolInfo) -> dict[str, Any]:
     return tool.input_schema.get("properties") or {}
 
 
+def drop_unused_defs(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` without the ``$defs`` entries nothing refers to (after arguments were removed)."""
+    defs = schema.get("$defs")
+    if not defs:
+        return schema
+    body = {k: v for k, v in schema.items() if k != "$defs"}
+    kept: dict[str, Any] = {}
+    text = json.dumps(body)
+    while True:  # a kept definition may refer to others
+        more = {k: v for k, v in defs.items() if k not in kept and f"#/$defs/{k}\"" in text}
+        if not more:
+            break
+        kept.update(more)
+        text = json.dumps([body, kept])
+    if kept:
+        body["$defs"] = {k: defs[k] for k in defs if k in kept}
+    return body
+
+
 def pin_arguments(tool: ToolInfo, pinned: dict[str, Any], slim: bool = False) -> ToolInfo:
     """The tool as offered to the model when some arguments are fixed by the host (e.g. the
     knowledge base name): those leave the schema and are added back at call time. ``slim``
-    also drops optional arguments (they keep their defaults): small models fill fewer wrong."""
+    also drops optional arguments (they keep their defaults): small models fill fewer wrong.
+    Definitions (``$defs``) only the removed arguments used are dropped too."""
     props = _properties(tool)
     fixed = [k for k in pinned if k in props]
     required = [r for r in tool.input_schema.get("required") or [] if r not in fixed]
@@ -100,7 +120,31 @@ def pin_arguments(tool: ToolInfo, pinned: dict[str, Any], slim: bool = False) ->
     schema = dict(tool.input_schema)
     schema["properties"] = {k: v for k, v in props.items() if k not in fixed and (not slim or k in required)}
     schema["required"] = required
-    return replace(tool, input_schema=schema)
+    return replace(tool, input_schema=drop_unused_defs(schema))
+
+
+SCALAR_TYPES = {"string", "integer", "number", "boolean"}
+NO_REQUIRED_KEEP = 4  # scalar arguments the small view keeps for a tool that requires none
+
+
+def _is_scalar(prop: dict[str, Any]) -> bool:
+    if prop.get("type") in SCALAR_TYPES:
+        return True
+    options = prop.get("anyOf")
+    return bool(options) and all(o.get("type") in SCALAR_TYPES | {"null"} and "$ref" not in o for o in options)
+
+
+def small_model_view(tool: ToolInfo) -> ToolInfo:
+    """The tool as a small local model is shown it (the view the shipped adapter was trained on):
+    required arguments only (:func:`pin_arguments` with ``slim``); a tool that requires none keeps
+    its first four scalar arguments (alternatives such as ``parse_document``'s path or content).
+    Optional arguments keep their server-side defaults."""
+    if tool.input_schema.get("required"):
+        return pin_arguments(tool, {}, slim=True)
+    props = _properties(tool)
+    schema = dict(tool.input_schema)
+    schema["properties"] = dict([(k, v) for k, v in props.items() if _is_scalar(v)][:NO_REQUIRED_KEEP])
+    return replace(tool, input_schema=drop_unused_defs(schema))
 
 
 @dataclass
@@ -111,7 +155,8 @@ class ToolView:
     more (small models choose far better among a few). A host can narrow the view: ``only``
     these tool names; ``notes`` appended to a tool's description (and ranked by instead of its
     own text); ``pinned`` arguments the host fills in itself (hidden from the model, added back
-    to every call); ``slim`` schemas without optional arguments.
+    to every call); ``slim`` schemas without optional arguments; ``small``: the small-model view
+    (:func:`small_model_view`, what the shipped SmolLM2 adapter was trained on).
     """
 
     preselect: int
@@ -120,6 +165,7 @@ class ToolView:
     notes: dict[str, str] = field(default_factory=dict)
     pinned: dict[str, Any] = field(default_factory=dict)
     slim: bool = False
+    small: bool = False
     _selector: ToolSelector | None = field(default=None, repr=False)
 
     def offer(self, question: str, tools: list[ToolInfo]) -> list[ToolInfo]:
@@ -133,7 +179,8 @@ class ToolView:
                     raise ValueError("ToolView needs an embed function to pre-select among many tools")
                 self._selector = ToolSelector(self.embed)
             tools = self._selector.select(question, tools, self.preselect, texts=self.notes)
-        return [pin_arguments(t, self.pinned, self.slim) for t in tools]
+        tools = [pin_arguments(t, self.pinned, self.slim) for t in tools]
+        return [small_model_view(t) for t in tools] if self.small else tools
 
     def arguments(self, tool: ToolInfo, arguments: Any) -> Any:
         """A call's arguments with the pinned ones the tool takes added back."""

@@ -21,11 +21,12 @@ def make_backend(
     endpoint: str | None = None,
     constrained: bool | None = None,
 ) -> ChatBackend:
-    """The endpoint backend when an endpoint is given or configured, else the local model."""
+    """The endpoint backend when an endpoint is given or configured, else the local model (with
+    ``models.adapter`` merged in: by default the shipped tool-calling adapter on the shipped SmolLM2)."""
     url = endpoint or settings.models.endpoint
     if url:
         key = os.environ.get(settings.models.endpoint_api_key_env)
         return OpenAIBackend(EndpointClient(url, model or settings.models.endpoint_model, key))
-    lm = causal_lm(model, settings)
+    lm = causal_lm(model, settings, adapter=settings.models.adapter)
     use = settings.host.constrained if constrained is None else constrained
     return LocalBackend(lm, constrained=use, dialect=settings.host.dialect)

@@ -25,6 +25,12 @@ class LocalBackend:
         self.parallel_calls = True  # several calls per turn; False = one (small models may not stop)
         self.repetition_penalty = 1.15  # on free text only (grammar-constrained output is left alone)
         self.dialect: Dialect = dialect or detect_dialect(self.tokenizer)
+        self.parameters = sum(p.numel() for p in lm.model.parameters()) if hasattr(lm.model, "parameters") else 0
+
+    @property
+    def small_model(self) -> bool:
+        """Under 1B parameters: offered the small tool view when ``host.tool_view`` is auto."""
+        return 0 < self.parameters < 1_000_000_000
 
     def prompt(self, messages: list[dict[str, Any]], tools: list[ToolInfo]) -> str:
         return render_messages(messages, tools, self.dialect, self.tokenizer)

@@ -73,6 +73,13 @@ ALIASES = {
     "huggingfacetb/smollm2-135m-instruct": "smollm2",
 }
 
+# LoRA adapters shipped in this package: short name -> (folder, the shipped base model it applies to).
+ADAPTERS_DIR = Path(__file__).resolve().parent / "adapters"
+SHIPPED_ADAPTERS: dict[str, tuple[Path, str]] = {
+    "agent": (ADAPTERS_DIR / "agent-smollm2", "smollm2"),  # tool calling in the host's format (agent_model/)
+}
+NO_ADAPTER = ("", "none", "off", "false")
+
 CHATML_TEMPLATE = (
     "{% for message in messages %}"
     "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
@@ -582,34 +589,99 @@ def _load_adapter_lm(folder: Path, settings: Settings, dtype: torch.dtype, devic
     return model, tokenizer
 
 
-def causal_lm(name: str | None, settings: Settings) -> LoadedLM:
-    """A causal LM and its tokenizer (cached); ``None`` = ``models.causal_lm`` (default ``smollm2``)."""
+def resolve_adapter(adapter: str | None, model: ModelSource) -> Path | None:
+    """The adapter folder to merge into ``model``, or None.
+
+    ``''``/``none`` (or None) = no adapter; a shipped short name (``agent``) applies only on top of
+    the base it was trained on (any other model runs plain) and, while it is not built yet, the
+    plain model runs with one warning; a folder must hold ``adapter_config.json``.
+    """
+    name = (adapter or "").strip()
+    if name.lower() in NO_ADAPTER:
+        return None
+    if name.lower() in SHIPPED_ADAPTERS:
+        folder, base = SHIPPED_ADAPTERS[name.lower()]
+        if model.kind == "adapter" or model.location != resolve(base, "causal_lm").location:
+            log.info("adapter '%s' is trained for %s; %s runs without it", name, base, model.name)
+            return None
+        if not (folder / "adapter_config.json").is_file():
+            _warn_missing_adapter(name, folder)
+            return None
+        return folder
+    path = Path(name).expanduser()
+    if not (path / "adapter_config.json").is_file():
+        raise NotFound(f"models.adapter {name!r}: {path.resolve()} is not an adapter folder (no adapter_config.json); "
+                       f"give a LoRA adapter folder (e.g. a `quiver finetune export`), 'agent' (shipped) or 'none'")
+    if model.kind == "adapter":
+        raise ConfigError(f"models.causal_lm {model.name!r} is already an adapter; set models.adapter = 'none' "
+                          "or point causal_lm at its base model")
+    return path.resolve()
+
+
+@functools.cache
+def _warn_missing_adapter(name: str, folder: Path) -> None:
+    """One warning per process: the shipped adapter is not built yet, the plain model runs."""
+    log.warning("the shipped adapter '%s' is not in %s yet (it is trained by `make agent-model`); "
+                "running the plain model. Set models.adapter = 'none' to silence this.", name, folder)
+
+
+def _merge_adapter(model: Any, folder: Path) -> Any:
+    """The model with the LoRA adapter in ``folder`` merged into its weights (plain inference speed)."""
+    from peft import PeftModel
+
+    try:
+        return PeftModel.from_pretrained(model, str(folder)).merge_and_unload().eval()
+    except Exception as exc:
+        raise ConfigError(f"the adapter {folder} does not fit the model: {type(exc).__name__}: {one_line(exc)}; "
+                          "use an adapter trained on this base model, or set models.adapter = 'none'") from exc
+
+
+def causal_lm(name: str | None, settings: Settings, *, adapter: str | None = None) -> LoadedLM:
+    """A causal LM and its tokenizer (cached); ``None`` = ``models.causal_lm`` (default ``smollm2``).
+
+    ``adapter`` (a ``models.adapter`` value: ``agent``, a folder, or none) is merged into the
+    weights at load; the plain model and the adapted one are cached separately."""
     source = resolve(name or settings.models.causal_lm, "causal_lm")
     device, dtype = _placement(settings)
+    extra = resolve_adapter(adapter, source)
 
     def load() -> LoadedLM:
-        if source.kind == "gguf":
-            start = time.perf_counter()
-            try:
-                with _quiet_stdout():
-                    model, tokenizer, origin = _load_gguf_lm(source.path, settings, dtype, device)
-            except Exception as exc:
-                raise ConfigError(
-                    f"the GGUF model {source.location} (from '{source.name}') could not be loaded: "
-                    f"{type(exc).__name__}: {one_line(exc)}; check that `gguf` and `accelerate` are installed "
-                    f"and the file is intact, or {_fix_hint('causal_lm')}"
-                ) from exc
-            log.info("loaded causal_lm %s from %s in %.1fs", source.name, origin, time.perf_counter() - start)
-        elif source.kind == "adapter":
-            with _quiet_stdout():
-                model, tokenizer = _load_adapter_lm(source.path, settings, dtype, device)
-            origin = source.path
-        else:
-            model, tokenizer = _load_with_fallback(
-                source, "causal_lm", lambda loc, local: _load_folder_lm(loc, local, dtype, device)
-            )
-            origin = Path(source.location) if source.kind == "folder" else source.location
-        _ensure_chat_template(tokenizer)
-        return LoadedLM(model=model, tokenizer=tokenizer, device=device, dtype=dtype, name=source.name, source=origin)
+        lm = _load_causal_lm(source, settings, device, dtype)
+        if extra is None:
+            return lm
+        start = time.perf_counter()
+        with _quiet_stdout():
+            merged = _merge_adapter(lm.model, extra)
+        log.info("merged adapter %s into %s in %.1fs", extra, source.name, time.perf_counter() - start)
+        label = adapter if (adapter or "").lower() in SHIPPED_ADAPTERS else extra.name
+        return LoadedLM(model=merged, tokenizer=lm.tokenizer, device=device, dtype=dtype,
+                        name=f"{source.name}+{label}", source=lm.source)
 
-    return _cached(("causal_lm", source.location, device, dtype_name(dtype)), source.name, load)
+    location = source.location if extra is None else f"{source.location}+{extra}"
+    return _cached(("causal_lm", location, device, dtype_name(dtype)), source.name, load)
+
+
+def _load_causal_lm(source: ModelSource, settings: Settings, device: str, dtype: torch.dtype) -> LoadedLM:
+    if source.kind == "gguf":
+        start = time.perf_counter()
+        try:
+            with _quiet_stdout():
+                model, tokenizer, origin = _load_gguf_lm(source.path, settings, dtype, device)
+        except Exception as exc:
+            raise ConfigError(
+                f"the GGUF model {source.location} (from '{source.name}') could not be loaded: "
+                f"{type(exc).__name__}: {one_line(exc)}; check that `gguf` and `accelerate` are installed "
+                f"and the file is intact, or {_fix_hint('causal_lm')}"
+            ) from exc
+        log.info("loaded causal_lm %s from %s in %.1fs", source.name, origin, time.perf_counter() - start)
+    elif source.kind == "adapter":
+        with _quiet_stdout():
+            model, tokenizer = _load_adapter_lm(source.path, settings, dtype, device)
+        origin = source.path
+    else:
+        model, tokenizer = _load_with_fallback(
+            source, "causal_lm", lambda loc, local: _load_folder_lm(loc, local, dtype, device)
+        )
+        origin = Path(source.location) if source.kind == "folder" else source.location
+    _ensure_chat_template(tokenizer)
+    return LoadedLM(model=model, tokenizer=tokenizer, device=device, dtype=dtype, name=source.name, source=origin)

@@ -63,6 +63,12 @@ class StdioSettings(Section):
 class ModelSettings(Section):
     embedder: str = Field(default="minilm", description="short name, local folder or hub id")
     causal_lm: str = Field(default="smollm2", description="short name, local folder or hub id")
+    adapter: str = Field(
+        default="agent",
+        description="LoRA adapter the host's local model runs with, merged at load: 'agent' = the shipped "
+        "tool-calling adapter (applies only on top of its base, smollm2), a folder = another adapter, "
+        "'' or 'none' = the plain model",
+    )
     cross_encoder: str | None = Field(default=None, description="local folder or hub id of a cross-encoder")
     named: dict[str, str] = Field(
         default_factory=dict,
@@ -216,6 +222,16 @@ class HostSettings(Section):
     observation_chars: int = Field(default=2000, ge=100)
     tool_timeout_s: float = Field(default=120.0, gt=0)
     preselect_tools: int = Field(default=8, ge=1, description="tools offered to the model per question when more are connected")
+    tool_view: Literal["auto", "full", "small"] = Field(
+        default="auto",
+        description="how tools are shown to the model: full schemas, or the small-model view (required arguments "
+        "only, at most small_model_tools tools; what the shipped adapter was trained on); auto = small for a "
+        "local model under 1B parameters",
+    )
+    small_model_tools: int = Field(default=4, ge=1, description="tools offered per question in the small view")
+    describe_resources: bool = Field(
+        default=True, description="name the knowledge bases and databases (kb_list, sql_list_databases) in the system prompt"
+    )
     servers: str | None = Field(default=None, description="mcpServers JSON or TOML file; default: Quiver's own servers")
     dialect: Literal["smol", "hermes", "json"] | None = Field(default=None, description="local tool-call format; default: from the chat template")
     temperature: float = Field(default=0.0, ge=0)

@@ -122,6 +122,11 @@ class TrainConfig(BaseModel):
     lora_alpha: int = Field(default=16, description="LoRA scale numerator (scale = alpha / r)")
     lora_dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
     target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"])
+    lora_top_layers: int | None = Field(
+        default=None, ge=1,
+        description="LoRA on the top N decoder layers only (None = all): the backward pass stops below them, "
+        "so steps are faster and the adapter smaller",
+    )
     qlora_double_quant: bool = True
     freeze_trainable_layers: int = Field(default=2, ge=1, description="freeze: how many top decoder layers train")
     # optimisation

@@ -85,9 +85,14 @@ def load_model(cfg: dict[str, Any], dtype: Any, precision: str) -> Any:
     if adapter in ("lora", "qlora"):
         from peft import LoraConfig, get_peft_model
 
+        top = train.get("lora_top_layers")
+        layers = None
+        if top:
+            n = len(_decoder_layers(model))
+            layers = list(range(max(0, n - top), n))
         peft_config = LoraConfig(
             r=train["lora_r"], lora_alpha=train["lora_alpha"], lora_dropout=train["lora_dropout"],
-            target_modules=train["target_modules"], bias="none",
+            target_modules=train["target_modules"], bias="none", layers_to_transform=layers,
             task_type="SEQ_CLS" if train["method"] == "reward" else "CAUSAL_LM",
         )
         model = get_peft_model(model, peft_config)

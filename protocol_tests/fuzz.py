@@ -687,7 +687,7 @@ def fuzz_env(model_folder: Path) -> dict[str, str]:
         "QUIVER_MODELS__CAUSAL_LM": str(tiny_causal_lm(model_folder)),
         "QUIVER_EVAL__WAIT_CAP_S": "2", "QUIVER_EVAL__MAX_JOBS": "1", "QUIVER_EVAL__BOOTSTRAP_SAMPLES": "200",
         "QUIVER_EVAL__PERMUTATION_SAMPLES": "200", "QUIVER_PARSE__TIMEOUT_S": "20", "QUIVER_PARSE__WORKERS": "1",
-        "QUIVER_TEXT2SQL__TIMEOUT_S": "3", "QUIVER_LOG_LEVEL": "WARNING",
+        "QUIVER_TEXT2SQL__TIMEOUT_S": "3", "QUIVER_RETRIEVAL__INGEST_TIMEOUT_S": "45", "QUIVER_LOG_LEVEL": "WARNING",
     }
 
 

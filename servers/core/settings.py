@@ -143,6 +143,11 @@ class RetrievalSettings(Section):
     dense_weight: float = Field(default=0.5, ge=0.0, le=1.0, description="weight of the dense scores in weighted fusion (BM25 gets 1 - this)")
     rerank_depth: int = Field(default=30, ge=1, le=1000, description="candidates rescored when a search asks for rerank")
     ingest_batch: int = Field(default=512, ge=1, description="chunks embedded and upserted together")
+    ingest_timeout_s: float = Field(
+        default=900.0, gt=0,
+        description="longest one kb_ingest call may run; past it the call stops with a Timeout error, every batch "
+                    "stored so far stays complete and the same call again continues where it stopped",
+    )
     embed_title: bool = Field(default=True, description="embed each chunk with its document title and heading path in front")
     rewrite_max_tokens: int = Field(default=64, ge=8, le=1024, description="tokens the generator may write per query rewrite (multi_query, hyde)")
     max_metadata_bytes: int = Field(

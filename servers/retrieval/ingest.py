@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, Field
 
-from servers.core.errors import InvalidInput, QuiverError, TooLarge
+from servers.core.errors import InvalidInput, QuiverError, Timeout, TooLarge
 from servers.core.fetch import fetch_url, is_url
 from servers.core.models import embed, embedding_dimension
 from servers.core.progress import Progress
@@ -52,6 +53,9 @@ log = logging.getLogger(__name__)
 Strategy = Literal["structure", "fixed", "recursive", "semantic"]
 MAX_FILES = 100_000
 
+
+
+clock = time.monotonic  # the time limit's clock (a seam for tests)
 
 class TextDocument(BaseModel):
     """A raw text to ingest as one document."""
@@ -195,6 +199,7 @@ class Ingestor:
         self.tags = _clean_tags(tags)
         self.metadata = dict(metadata or {})
         self.max_metadata = cfg.max_metadata_bytes
+        self.deadline = float("inf")  # set when run() starts
         check_metadata(self.metadata, self.max_metadata, "metadata")
         self.store.require(kb)
         self.store.check_model(kb, settings.models.embedder, embedding_dimension(settings))
@@ -294,12 +299,29 @@ class Ingestor:
     def _drop_old(self, doc: _Doc) -> int:
         return self.store.delete_other_versions(self.kb, doc.doc_id, doc.version)
 
-    def store_docs(self, docs: list[_Doc]) -> None:
-        """Embed and upsert the chunks of ``docs``, then delete their older versions."""
+    def check_time(self, stored: int) -> None:
+        """Stop the ingest with :class:`Timeout` once it has run past ``retrieval.ingest_timeout_s``."""
+        if clock() <= self.deadline:
+            return
+        limit = self.settings.retrieval.ingest_timeout_s
+        raise Timeout(
+            f"kb_ingest stopped after {limit:g} s (retrieval.ingest_timeout_s) with {stored} document(s) stored "
+            f"completely in '{self.kb}'; run the same ingest again to continue (stored documents are skipped), "
+            "ingest fewer or smaller documents per call, or raise retrieval.ingest_timeout_s"
+        )
+
+    def store_docs(self, docs: list[_Doc], stored: int = 0) -> None:
+        """Embed and upsert the chunks of ``docs``, then delete their older versions. The time limit is
+        checked between embedding slices, before anything of ``docs`` is written."""
         inputs = [t for d in docs for t in d.embed_inputs]
         if inputs:
             start = time.perf_counter()
-            vectors = embed(inputs, self.settings)
+            step = max(1, self.settings.retrieval.ingest_batch)
+            parts = []
+            for i in range(0, len(inputs), step):
+                self.check_time(stored)
+                parts.append(embed(inputs[i : i + step], self.settings))
+            vectors = np.concatenate(parts) if len(parts) > 1 else parts[0]
             self.timings["embed"] += time.perf_counter() - start
             k = 0
             for doc in docs:
@@ -327,9 +349,12 @@ class Ingestor:
         pending_chunks = 0
         done = 0
 
+        self.deadline = clock() + self.settings.retrieval.ingest_timeout_s
+
         def report(message: str) -> None:
             if progress is not None:
                 progress(done, total, message)
+            self.check_time(done)
 
         report(f"0/{total} documents")
         for g in range(0, total, group_size):
@@ -367,13 +392,13 @@ class Ingestor:
                 pending.append(doc)
                 pending_chunks += len(doc.rows)
                 if pending_chunks >= batch:
-                    self.store_docs(pending)
+                    self.store_docs(pending, done)
                     done += len(pending)
                     pending, pending_chunks = [], 0
                     report(f"{done}/{total} documents, {self.counts['chunks_added']} chunks added")
             report(f"{done}/{total} documents, {self.counts['chunks_added']} chunks added")
         if pending:
-            self.store_docs(pending)
+            self.store_docs(pending, done)
             done += len(pending)
         start = time.perf_counter()
         self.store.flush(self.kb)

@@ -66,3 +66,31 @@ def test_impossible_paths_are_per_file_errors(tmp_path: Path) -> None:
     errors = " | ".join(e.error for e in report.errors)
     assert "characters long" in errors and "255 bytes" in errors and "loop" in errors and "keeps for itself" in errors
     assert "\x1b" not in errors and "\x00" not in errors
+
+
+def test_an_ingest_past_its_time_limit_stops_cleanly_and_a_rerun_continues(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15: one kb_ingest call could run without bound (a 570 KB text took > 300 s). Past
+    retrieval.ingest_timeout_s it stops with a Timeout naming the setting; the batches stored before
+    are complete and the same ingest again finishes the rest."""
+    from servers.core.errors import Timeout
+    from servers.retrieval import ingest as ingest_module
+
+    settings = make_settings(tmp_path, ingest_batch=4, chunk_size=64, chunk_overlap=0)
+    manage.create_kb(settings, "kb")
+    texts = [{"text": f"Document number {i} talks about topic {i} and nothing else.", "source": f"doc{i}"}
+             for i in range(12)]
+    now = [0.0]
+    monkeypatch.setattr(ingest_module, "clock", lambda: now[0])
+
+    def progress(done: int, total: int | None, message: str) -> None:
+        if "chunks added" in message and done > 0:
+            now[0] += settings.retrieval.ingest_timeout_s + 1  # the first stored batch used up the budget
+
+    with pytest.raises(Timeout, match="retrieval.ingest_timeout_s") as err:
+        api.ingest(settings, "kb", texts=texts, progress=progress)
+    stored = api.describe(settings, "kb")
+    assert 0 < stored.documents < len(texts) and f"{stored.documents} document(s) stored" in str(err.value)
+    now[0] = 0.0
+    report = api.ingest(settings, "kb", texts=texts)
+    assert report.failed == 0 and report.unchanged == stored.documents and report.added == len(texts) - stored.documents
+    assert api.describe(settings, "kb").documents == len(texts)

@@ -155,6 +155,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     else:
         selection.pop("n_tokens")
     log.info("selected %d records, %d tokens", len(rows), selection.get("limited_tokens", selection["tokens"]))
+    if args.job:  # training already ran (e.g. the export step failed): export and ship that job
+        record = finish(args, settings, config, args.job)
+        record["selection"] = selection
+        if not args.no_ship:
+            record["shipped"] = ship(Path(record.pop("export_path")), args.ship_to, config, record)
+        return record
     selected = work / "selected.jsonl"
     _write_jsonl(selected, rows)
     eval_fraction = min(0.5, config["data"]["eval_rows"] / max(1, len(rows)))
@@ -178,6 +184,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             label="agent model (agent_model/train.py)")
     job_id = started.job_id
     log.info("job %s started: %s", job_id, started.command)
+    record = finish(args, settings, config, job_id)
+    record["selection"] = selection
+    record["prepared"] = {"kept": prepared.kept, "splits": prepared.splits, "dropped": prepared.dropped,
+                          "content_hash": prepared.content_hash, "seconds": round(prepare_s, 1)}
+    if not args.no_ship:
+        record["shipped"] = ship(Path(record.pop("export_path")), args.ship_to, config, record)
+    return record
+
+
+def finish(args: argparse.Namespace, settings: Settings, config: dict[str, Any], job_id: str) -> dict[str, Any]:
+    """Wait for training job ``job_id``, export it (into a folder of its own) and describe the run."""
+    from servers.finetune import api
+
+    train = config["train"]
     t0 = time.perf_counter()
     while True:
         status = api.wait_job(settings, job_id=job_id, timeout_s=300, progress=_progress)
@@ -190,27 +210,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     history = [m for m in api.job_status(settings, job_id=job_id, metrics_limit=100000).metrics]
     losses = [m["loss"] for m in history if "loss" in m]
     evals = [{"step": m["step"], "eval_loss": m["eval_loss"]} for m in history if "eval_loss" in m]
-    export = api.export_model(settings, job_id=job_id, out=str(work / "export"), verify=True)
+    export = api.export_model(settings, job_id=job_id, out=str(args.work.resolve() / f"export-{job_id}"), verify=True)
     result = status.result or {}
-    record = {
+    started, ended = status.started_at, status.ended_at
+    if started and ended:
+        wall = ended - started  # the job's own time (also right when it finished before this process waited)
+    return {
         "job_id": job_id,
         "config": config,
-        "selection": selection,
-        "prepared": {"kept": prepared.kept, "splits": prepared.splits, "dropped": prepared.dropped,
-                     "content_hash": prepared.content_hash, "seconds": round(prepare_s, 1)},
-        "train": {"steps": status.step, "total_steps": status.total_steps, "wall_s": round(wall, 1),
+        "train": {"steps": status.step, "total_steps": status.total_steps,
+                  "wall_s": round(wall, 1),
                   "s_per_step": round(wall / max(1, status.step), 2),
                   "records_seen": status.step * train["batch_size"] * train["grad_accum"],
-                  "train_rows": prepared.splits.get("train"), "train_loss": result.get("train_loss"),
+                  "train_rows": (status.result or {}).get("train_rows"), "train_loss": result.get("train_loss"),
                   "loss_first": losses[:5], "loss_last": losses[-5:], "eval": evals,
                   "peak_rss_gib": result.get("peak_rss_gib"), "precision": result.get("precision"),
                   "diagnostics": status.diagnostics},
         "export": {"perplexity_base": export.perplexity_base, "perplexity_tuned": export.perplexity_tuned,
                    "eval_rows": export.eval_rows, "verified": export.verified},
+        "export_path": export.path,
     }
-    if not args.no_ship:
-        record["shipped"] = ship(Path(export.path), args.ship_to, config, record)
-    return record
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -222,6 +241,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-ship", action="store_true", help="train and export only (pilots)")
     p.add_argument("--limit", type=int, default=0, help="train on the first N selected records only (pilots)")
     p.add_argument("--max-steps", type=int, default=0, help="stop after N optimizer steps (pilots)")
+    p.add_argument("--job", default="", help="export and ship this finished training job instead of training")
     p.add_argument("--eval-steps", type=int, default=0, help="steps between eval-loss measurements")
     return p.parse_args(argv)
 

@@ -63,6 +63,8 @@ def test_the_demo_answers_through_auto_with_arguments_the_model_wrote(settings):
     from host.demo import run_demo
     from host.render import JsonRenderer
 
+    settings.host.max_steps = 2  # a call, then the answer: enough for a model that meets the goal, and cheap
+    settings.host.max_new_tokens = 160
     out = io.StringIO()
     code = run_demo(argparse.Namespace(limit=1, rebuild=False, verbose=False), settings, JsonRenderer(out))
     events = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]

@@ -1,1 +1,0 @@
-"""Quiver's ReAct host and the `quiver` command line."""

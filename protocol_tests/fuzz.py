@@ -281,8 +281,8 @@ class ArgumentFuzzer:
         props = list(schema.get("properties", {}))
         paths = self._paths(args)
         if kind == "valid":
-            pass
-        elif kind == "wrong_type" and paths:
+            return kind, args  # a schema-valid call, unchanged
+        if kind == "wrong_type" and paths:
             path = rng.choice(paths)
             self._set(args, path, self._wrong(self._get(args, path)))
         elif kind == "missing_required" and schema.get("required"):

@@ -338,6 +338,14 @@ def _launcher(device: str, adapter: str, folder: Path) -> list[str]:
     return launcher
 
 
+
+def _job_exists(jobs: JobStore, job_id: str) -> bool:
+    try:
+        jobs.get(job_id, refresh=False)
+    except NotFound:
+        return False
+    return True
+
 def start_job(
     settings: Settings,
     data: Annotated[str, Field(description="a prepared dataset folder or a data file under the roots")],
@@ -394,13 +402,8 @@ def start_job(
     if adapter == "qlora" and device == "cpu":
         warnings.append("QLoRA on the CPU works (bitsandbytes) but is slow; LoRA is faster here")
     jobs = store(settings)
-    if job_id:
-        try:
-            jobs.get(job_id, refresh=False)
-        except NotFound:
-            pass
-        else:
-            raise InvalidInput(f"a job '{job_id}' already exists: choose another job_id or omit it")
+    if job_id and _job_exists(jobs, job_id):
+        raise InvalidInput(f"a job '{job_id}' already exists: choose another job_id or omit it")
     the_id = job_id or f"ft-{time.strftime('%Y%m%d-%H%M%S')}-{hashlib.sha1(str(time.time_ns()).encode()).hexdigest()[:6]}"
     folder = jobs.root / the_id
     est = estimate(shape, method=adapter, precision=config.precision, seq_len=config.max_length,

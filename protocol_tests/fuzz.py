@@ -43,7 +43,7 @@ from mcp import Client
 from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import MCPError
 
-from protocol_tests.harness import REPO, serve_args, stdio_params
+from protocol_tests.harness import REPO, all_tools, serve_args, stdio_params
 
 GENERIC_MARKERS = ("internal error (the server logged the details)",)
 TRACEBACK_MARKERS = ("Traceback (most recent call last)", '\n  File "', 'File "/')
@@ -442,14 +442,6 @@ async def _rss(workdir: Path) -> float:
     return 0.0
 
 
-async def _tools(client: Client) -> list[Any]:
-    tools, cursor = [], None
-    while True:
-        page = await client.list_tools(cursor=cursor) if cursor else await client.list_tools()
-        tools += page.tools
-        cursor = page.next_cursor
-        if not cursor:
-            return tools
 
 
 async def fuzz_server(
@@ -473,7 +465,7 @@ async def fuzz_server(
             try:
                 async with Client(stdio_client(params, errlog=errlog), read_timeout_seconds=call_timeout_s + 30) as client:
                     in_flight = {}
-                    tools = [t for t in await _tools(client)]
+                    tools = [t for t in await all_tools(client)]
                     if not report.rss_start_mb:
                         report.rss_start_mb = await _rss(workdir)
                     while done < calls and time.monotonic() < stop_at:
@@ -491,7 +483,7 @@ async def fuzz_server(
                         if outcome == "crash":
                             break
                     if done >= calls or time.monotonic() >= stop_at:
-                        report.alive_after = bool(await _tools(client))
+                        report.alive_after = bool(await all_tools(client))
             except Exception as exc:  # the connection failed (the server died) or an answer broke the protocol
                 died = isinstance(exc, anyio.ClosedResourceError | anyio.BrokenResourceError | anyio.EndOfStream
                                   | ConnectionError | OSError) or "Connection closed" in str(exc)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import httpx2
@@ -101,3 +102,14 @@ def http_server(name: str, workdir: Path, *, env: dict[str, str] | None = None,
     port = free_port()
     command = [sys.executable, *serve_args(name, workdir, "--transport", "http", "--port", str(port), *extra)]
     return serve_http(command, port, workdir / f"http-{name}-{port}.log", env=env, name=f"server {name}")
+
+
+async def all_tools(client: Client) -> list[Any]:
+    """Every tool the server lists, following ``nextCursor`` pages."""
+    tools, cursor = [], None
+    while True:
+        page = await client.list_tools(cursor=cursor) if cursor else await client.list_tools()
+        tools += page.tools
+        cursor = page.next_cursor
+        if not cursor:
+            return tools

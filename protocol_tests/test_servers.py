@@ -22,7 +22,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from protocol_tests.examples import concurrent_call, examples
-from protocol_tests.harness import REPO, HttpServer, serve_args, stdio_client
+from protocol_tests.harness import REPO, HttpServer, all_tools, serve_args, stdio_client
 from servers.core.boundary import package_version
 from servers.core.registry import server_names
 
@@ -31,14 +31,6 @@ LEGACY = "legacy"
 MODERN = "2026-07-28"
 
 
-async def _all_tools(client: Client) -> list[Any]:
-    tools, cursor = [], None
-    while True:
-        page = await client.list_tools(cursor=cursor) if cursor else await client.list_tools()
-        tools += page.tools
-        cursor = page.next_cursor
-        if not cursor:
-            return tools
 
 
 def _check_tool_schemas(tools: list[Any]) -> dict[str, Any]:
@@ -60,7 +52,7 @@ def _check_tool_schemas(tools: list[Any]) -> dict[str, Any]:
 
 
 async def _run_examples(client: Client, name: str, workdir: Path) -> None:
-    tools = _check_tool_schemas(await _all_tools(client))
+    tools = _check_tool_schemas(await all_tools(client))
     calls = examples(name, workdir)
     assert {tool for tool, _ in calls} == set(tools), f"protocol_tests/examples/{name}.py must call every tool"
     for tool, args in calls:
@@ -72,7 +64,7 @@ async def _run_examples(client: Client, name: str, workdir: Path) -> None:
 
 
 async def _bad_calls_then_alive(client: Client) -> None:
-    tools = await _all_tools(client)
+    tools = await all_tools(client)
     unknown = None
     try:
         unknown = await client.call_tool("no_such_tool_xyz", {})
@@ -103,7 +95,7 @@ async def _bad_calls_then_alive(client: Client) -> None:
                 assert "invalid arguments: `" in message and "pydantic" not in message, f"{tool.name}: {message}"
     if client.protocol_version in HANDSHAKE_PROTOCOL_VERSIONS:  # ping was removed in 2026-07-28
         await client.send_ping()
-    assert await _all_tools(client), "server stopped answering after bad calls"
+    assert await all_tools(client), "server stopped answering after bad calls"
 
 
 # ---------------------------------------------------------------- stdio
@@ -232,7 +224,7 @@ def test_http_twenty_concurrent_clients(name: str, http_servers: Callable[[str],
 
     async def one() -> bool:
         async with server.client(server.url()) as client:
-            listed = await _all_tools(client)
+            listed = await all_tools(client)
             result = await client.call_tool(tool, args)
             return bool(listed) and not result.is_error
 

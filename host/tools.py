@@ -17,9 +17,13 @@ Embed = Callable[[list[str]], np.ndarray]  # texts -> L2-normalized rows
 
 
 def validate_arguments(tool: ToolInfo, arguments: Any) -> str | None:
-    """None when ``arguments`` satisfy the tool's ``inputSchema``, else a message for the model."""
+    """None when ``arguments`` satisfy the tool's ``inputSchema``, else a message for the model. A null
+    optional argument counts as left out (Quiver's schemas list optional arguments without null;
+    its servers accept null for them)."""
     if not isinstance(arguments, dict):
         return f"arguments for '{tool.name}' must be a JSON object, got {type(arguments).__name__}"
+    required = tool.input_schema.get("required") or []
+    arguments = {k: v for k, v in arguments.items() if v is not None or k in required}
     try:
         validator_cls = jsonschema.validators.validator_for(tool.input_schema, default=jsonschema.Draft202012Validator)
         errors = sorted(validator_cls(tool.input_schema).iter_errors(arguments), key=lambda e: list(e.path))
@@ -31,7 +35,6 @@ def validate_arguments(tool: ToolInfo, arguments: Any) -> str | None:
     for err in errors[:3]:
         where = "/".join(str(p) for p in err.path) or "arguments"
         parts.append(f"{where}: {err.message}")
-    required = tool.input_schema.get("required") or []
     hint = f" (required: {', '.join(required)})" if required else ""
     return f"invalid arguments for '{tool.name}': " + "; ".join(parts) + hint
 

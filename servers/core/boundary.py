@@ -51,6 +51,7 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS, CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ValidationError
 
+from servers.core.compact_schema import compact_input_schema, compact_output_schema
 from servers.core.errors import QuiverError
 from servers.core.progress import Cancelled, Progress
 from servers.core.settings import Settings
@@ -196,6 +197,18 @@ class Tools:
         self.app.tool(name=name, title=title, description=description, annotations=annotations)(
             adapt_errors(name, forward)
         )
+        compact_schemas(self.app, name)
+
+
+def compact_schemas(app: MCPServer, name: str) -> None:
+    """Shrink the registered tool's input and output schemas for ``tools/list`` (see
+    :mod:`servers.core.compact_schema`); the server still validates arguments with the full model."""
+    registered = app._tool_manager.get_tool(name)  # noqa: SLF001 (the SDK exposes no setter)
+    if registered is None:
+        return
+    registered.parameters = compact_input_schema(registered.parameters)
+    if registered.output_schema is not None:
+        registered.__dict__["output_schema"] = compact_output_schema(registered.output_schema)
 
 
 def tool(
@@ -207,6 +220,7 @@ def tool(
 
     def register(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
         app.tool(name=name, title=title, description=description, annotations=annotations)(adapt_errors(name, fn))
+        compact_schemas(app, name)
         return fn
 
     return register

@@ -76,12 +76,15 @@ def ir_metrics(data: Path, queries: int, hits: int) -> None:
     trec = {"ndcg@10": "ndcg_cut_10", "ndcg@100": "ndcg_cut_100", "recall@10": "recall_10",
             "recall@100": "recall_100", "precision@10": "P_10", "hit@10": "success_10", "mrr": "recip_rank",
             "map": "map"}
-    start = time.perf_counter()
-    ours = evaluate(run, qrels, names)
-    ours_s = time.perf_counter() - start
-    start = time.perf_counter()
-    ref = pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(run)
-    ref_s = time.perf_counter() - start
+    ours_times, ref_times = [], []
+    for _ in range(3):  # best of three, alternating
+        start = time.perf_counter()
+        ours = evaluate(run, qrels, names)
+        ours_times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        ref = pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(run)
+        ref_times.append(time.perf_counter() - start)
+    ours_s, ref_s = min(ours_times), min(ref_times)
     diff = max(abs(ours.per_query[q][n] - ref[q][trec[n]]) for q in qrels for n in names)
     emit({"bench": "ir_metrics", "queries": len(qrels), "hits": hits, "metrics": len(names),
           "quiver_s": round(ours_s, 4), "pytrec_eval_s": round(ref_s, 4),
@@ -231,7 +234,8 @@ def main() -> None:
 
     from servers.core.settings import load_settings
 
-    overrides: dict[str, Any] = {"data_dir": tempfile.mkdtemp(prefix="eval-bench-"), "roots": [str(args.data.resolve())]}
+    overrides: dict[str, Any] = {"data_dir": tempfile.mkdtemp(prefix="eval-bench-"), "roots": [str(args.data.resolve())],
+                                 "eval": {"inline_items": 10**6}}  # the bench times calls inline, never as jobs
     if args.judge_model:
         overrides["models"] = {"causal_lm": args.judge_model}
     settings = load_settings(args.config, overrides=overrides)

@@ -92,41 +92,64 @@ def ranked_ids(scores: dict[str, float]) -> list[str]:
     return [d for d, _ in sorted(scores.items(), key=lambda item: (item[1], item[0]), reverse=True)]
 
 
-def _dcg(gains: np.ndarray) -> float:
-    if gains.size == 0:
-        return 0.0
-    discounts = np.log2(np.arange(2, gains.size + 2, dtype=np.float64))
-    return float(np.sum(gains / discounts))
+def relevant_ranks(scores: dict[str, float], rels: dict[str, int]) -> list[tuple[int, int]]:
+    """``(rank, label)`` of each relevant document the run retrieved, best first, ranks as in
+    :func:`ranked_ids` (1-based) without sorting the whole list: a document's rank is one plus the
+    number of documents ahead of it (higher score, or the same score and a greater id)."""
+    mine = [(d, r) for d, r in rels.items() if r >= 1 and d in scores]
+    if not mine:
+        return []
+    values = np.fromiter(scores.values(), dtype=np.float64, count=len(scores))
+    out = []
+    for doc, label in mine:
+        s = scores[doc]
+        ahead = int(np.count_nonzero(values > s))
+        ties = np.flatnonzero(values == s)
+        if ties.size > 1:
+            keys = list(scores)
+            ahead += sum(1 for i in ties if keys[i] > doc)
+        out.append((ahead + 1, label))
+    out.sort()
+    return out
 
 
-def score_query(ranking: list[str], rels: dict[str, int], metrics: list[Metric]) -> dict[str, float]:
-    """Every metric for one query; ``rels`` must hold at least one relevant document."""
-    gains = np.fromiter((max(rels.get(d, 0), 0) for d in ranking), dtype=np.float64, count=len(ranking))
-    relevant = gains >= 1
-    num_rel = sum(1 for r in rels.values() if r >= 1)
-    ideal = np.sort(np.fromiter((r for r in rels.values() if r >= 1), dtype=np.float64))[::-1]
-    hits_cum = np.cumsum(relevant)
-    first = int(np.argmax(relevant)) + 1 if relevant.any() else None
+def score_ranks(ranks: list[tuple[int, int]], retrieved: int, rels: dict[str, int],
+                metrics: list[Metric]) -> dict[str, float]:
+    """Every metric for one query from the ``(rank, label)`` of its retrieved relevant documents
+    (best first) and the number of documents retrieved; ``rels`` must hold a relevant document."""
+    labels = sorted((r for r in rels.values() if r >= 1), reverse=True)
+    num_rel = len(labels)
+    rank = np.array([r for r, _ in ranks], dtype=np.float64)
+    gain = np.array([g for _, g in ranks], dtype=np.float64)
+    ideal = np.array(labels, dtype=np.float64)
+    ideal_discount = np.log2(np.arange(2, num_rel + 2, dtype=np.float64))
+    first = int(rank[0]) if rank.size else None
     out: dict[str, float] = {}
     for m in metrics:
         k = m.k
+        within = rank.size if k is None else int(np.searchsorted(rank, k, side="right"))
         if m.family == "ndcg":
-            g = gains if k is None else gains[:k]
-            i = ideal if k is None else ideal[:k]
-            out[m.name] = _dcg(g) / _dcg(i)
+            n_ideal = num_rel if k is None else min(k, num_rel)
+            dcg = float(np.sum(gain[:within] / np.log2(rank[:within] + 1)))
+            out[m.name] = dcg / float(np.sum(ideal[:n_ideal] / ideal_discount[:n_ideal]))
         elif m.family == "recall":
-            out[m.name] = float(hits_cum[min(k, len(ranking)) - 1]) / num_rel if ranking else 0.0
+            out[m.name] = within / num_rel if retrieved else 0.0
         elif m.family == "precision":
-            out[m.name] = float(hits_cum[min(k, len(ranking)) - 1]) / k if ranking else 0.0
+            out[m.name] = within / k if retrieved else 0.0
         elif m.family == "hit":
             out[m.name] = 1.0 if first is not None and first <= k else 0.0
         elif m.family == "mrr":
             out[m.name] = 1.0 / first if first is not None and (k is None or first <= k) else 0.0
         elif m.family == "map":
-            cut = relevant if k is None else relevant[:k]
-            ranks = np.nonzero(cut)[0] + 1
-            out[m.name] = float(np.sum(hits_cum[ranks - 1] / ranks)) / num_rel if ranks.size else 0.0
+            out[m.name] = float(np.sum(np.arange(1, within + 1) / rank[:within])) / num_rel if within else 0.0
     return out
+
+
+def score_query(ranking: list[str], rels: dict[str, int], metrics: list[Metric]) -> dict[str, float]:
+    """Every metric for one query given its ranked document ids (best first); ``rels`` must hold at
+    least one relevant document."""
+    ranks = [(i, rels[d]) for i, d in enumerate(ranking, 1) if rels.get(d, 0) >= 1]
+    return score_ranks(ranks, len(ranking), rels, metrics)
 
 
 # ---------------------------------------------------------------- whole runs
@@ -170,8 +193,8 @@ def evaluate(run: Run, qrels: Qrels, metrics: list[str] | None = None, ks: Itera
         if not any(r >= 1 for r in rels.values()):
             unscorable[qid] = "unscorable: the qrels hold no relevant document for this query"
             continue
-        ranking = ranked_ids(run.get(qid, {}))
-        per_query[qid] = score_query(ranking, rels, parsed)
+        scores = run.get(qid, {})
+        per_query[qid] = score_ranks(relevant_ranks(scores, rels), len(scores), rels, parsed)
     if not per_query:
         raise InvalidInput("no query in the qrels has a relevant document (relevance >= 1); nothing can be scored")
     means = {m.name: float(np.mean([row[m.name] for row in per_query.values()])) for m in parsed}

@@ -120,3 +120,21 @@ def test_api_resolves_options_from_settings(t2s_settings: Settings, monkeypatch:
     assert events[0][0] == 0 and events[-1][0] == events[-1][1] == 4
     one = api.text_to_sql(settings, "How many orders?", candidates=1)
     assert len(one.candidates) == 1 and one.sql == "SELECT 1"
+
+
+def test_a_cancelled_question_stops_before_the_next_candidate_is_checked(t2s_settings: Settings, shop: Database) -> None:
+    from servers.core.progress import Cancelled
+
+    gen = ScriptedGenerator(["SELECT COUNT(*) FROM orders"], ["SELECT 1", "SELECT 2"])
+    seen: list[str] = []
+
+    def progress(done: float, total: float | None, message: str) -> None:
+        seen.append(message)
+        if message == "checking candidate 1":
+            raise Cancelled(message)
+
+    with pytest.raises(Cancelled):
+        TextToSql(t2s_settings, generator=gen).answer(
+            "How many orders are there?", shop, None, PipelineOptions(candidates=3, repair_rounds=0), progress)
+    assert seen[-1] == "checking candidate 1" and "done" not in seen
+    assert len(gen.calls) == 2  # the candidates were generated; none was checked or executed after the cancel

@@ -7,7 +7,7 @@ NODE_DIR := .node
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test test-fast test-install bench fuzz lint clean agent-model-data agent-model
+.PHONY: setup demo test test-fast test-goals test-install bench fuzz lint clean agent-model-data agent-model
 
 setup: $(VENV)/.installed
 
@@ -28,6 +28,14 @@ demo: setup
 
 test: setup
 	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+# Every commit: the suite without the tests marked slow (real training jobs, dataset builds, ...).
+test-fast: setup
+	$(VENV)/bin/pytest -q -p no:cacheprovider -m "not slow"
+
+# Targets not reached yet (issue 14's demo through the agent adapter): they report xfail until met.
+test-goals: setup
+	QUIVER_GOAL_TESTS=1 $(VENV)/bin/pytest -q -p no:cacheprovider tests/host/test_host_demo.py
 
 # The built wheel in a clean venv: `quiver serve parse` answers a real MCP client (minutes: it
 # installs every dependency, so it is its own target, run by .ci/run after the test suite).

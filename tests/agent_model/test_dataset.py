@@ -43,7 +43,8 @@ from servers.eval.agents import calls_correct, function_schemas
 
 REPO = Path(__file__).resolve().parents[2]
 BFCL = default_bfcl()
-pytestmark = pytest.mark.skipif(not (BFCL / "simple_python.jsonl").is_file(), reason="shared BFCL data not present")
+pytestmark = [pytest.mark.skipif(not (BFCL / "simple_python.jsonl").is_file(), reason="shared BFCL data not present"),
+              pytest.mark.slow]
 QUICK = ["--seed", "0", "--per-group", "1", "--sql-runs", "1", "--bfcl-limit", "6"]
 
 

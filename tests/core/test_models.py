@@ -246,6 +246,7 @@ def test_shipped_minilm_embeds_sensibly(settings: Settings) -> None:
     assert float(cat @ kitten) > float(cat @ stocks) + 0.2
 
 
+@pytest.mark.slow
 def test_smollm2_gguf_is_dequantized_once_then_read_from_cache(tmp_path: Path) -> None:
     cache = tmp_path / "model-cache"
     settings = make_settings(tmp_path, cache_dir=str(cache))

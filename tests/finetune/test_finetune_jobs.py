@@ -28,6 +28,7 @@ CLOCK = {"type": "function", "function": {"name": "get_time", "description": "Lo
                                           "parameters": {"type": "object", "properties": {"zone": {"type": "string"}}}}}
 CITIES = ["Paris", "Rome", "Oslo", "Lima", "Cairo", "Tokyo", "Quito", "Dakar"]
 TINY = {"batch_size": 2, "max_length": 64, "logging_steps": 1}
+pytestmark = pytest.mark.slow  # five real training jobs (~4 min on 2 cores)
 
 
 def _sft_rows() -> list[dict[str, Any]]:

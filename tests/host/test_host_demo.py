@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 
 import pytest
 
@@ -55,6 +56,8 @@ def test_the_demo_keeps_the_hosts_defaults_and_the_small_model_gets_the_small_vi
 @pytest.mark.skipif(not (SHIPPED_ADAPTERS["agent"][0] / "adapter_config.json").is_file(),
                     reason="needs the trained adapter servers/core/adapters/agent-smollm2 (make agent-model); "
                            "the plain SmolLM2-135M never opens a tool call in auto mode")
+@pytest.mark.skipif(os.environ.get("QUIVER_GOAL_TESTS") != "1",
+                    reason="a goal not reached yet (issue 14); 100 s of a known failure: run it with make test-goals")
 @pytest.mark.xfail(strict=False, reason=(
     "issue 14 goal not reached yet: the adapter trained in 42 CPU minutes (320k tokens, 489 records) calls "
     "kb_search for this question but writes the tool's description as the query and loops; it needs a longer "

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from servers.retrieval import manage
 from servers.retrieval.ingest import ingest
 from servers.retrieval.search import search
@@ -43,6 +45,7 @@ def _write_corpus(folder: Path) -> None:
         (folder / f"doc{i:03d}.md").write_text(f"# Doc {i}\n\n{body}\n", encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_sigkill_mid_ingest_then_rerun_completes_without_duplicates(tmp_path: Path):
     _write_corpus(tmp_path / "docs")
     env = {**os.environ, "PYTHONPATH": str(REPO)}

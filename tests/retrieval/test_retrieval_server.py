@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from mcp import Client
 
 from protocol_tests.harness import http_server
@@ -88,6 +89,7 @@ def test_tools_errors_progress_and_recovery(tmp_path: Path):
     asyncio.run(run())
 
 
+@pytest.mark.slow
 def test_concurrent_http_searches_during_ingest(tmp_path: Path):
     folder = write_docs(tmp_path / "docs")
     big = tmp_path / "big"

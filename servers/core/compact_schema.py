@@ -7,8 +7,8 @@ every turn. Both functions return new schemas that accept exactly what the serve
 (input) or sends (output):
 
 - inputs: no titles; an optional argument whose default is null is just ``X`` (or ``anyOf`` of
-  its non-null types; leaving it out
-  means null; the server still accepts an explicit null); descriptions and other defaults stay.
+  its non-null types): leaving it out means null, and the server still accepts an explicit null;
+  descriptions and other defaults stay.
 - outputs: no titles, descriptions or defaults; ``anyOf: [X, null]`` becomes ``type: [X, "null"]``
   where ``X`` is a plain type, so a validating client still accepts every result.
 """

@@ -100,23 +100,23 @@ def relevant_ranks(scores: dict[str, float], rels: dict[str, int]) -> list[tuple
     if not mine:
         return []
     values = np.fromiter(scores.values(), dtype=np.float64, count=len(scores))
+    keys: list[str] | None = None  # built only when a relevant document shares its score
     out = []
     for doc, label in mine:
         s = scores[doc]
         ahead = int(np.count_nonzero(values > s))
         ties = np.flatnonzero(values == s)
         if ties.size > 1:
-            keys = list(scores)
+            keys = keys or list(scores)
             ahead += sum(1 for i in ties if keys[i] > doc)
         out.append((ahead + 1, label))
     out.sort()
     return out
 
 
-def score_ranks(ranks: list[tuple[int, int]], retrieved: int, rels: dict[str, int],
-                metrics: list[Metric]) -> dict[str, float]:
+def score_ranks(ranks: list[tuple[int, int]], rels: dict[str, int], metrics: list[Metric]) -> dict[str, float]:
     """Every metric for one query from the ``(rank, label)`` of its retrieved relevant documents
-    (best first) and the number of documents retrieved; ``rels`` must hold a relevant document."""
+    (best first); ``rels`` must hold a relevant document."""
     labels = sorted((r for r in rels.values() if r >= 1), reverse=True)
     num_rel = len(labels)
     rank = np.array([r for r, _ in ranks], dtype=np.float64)
@@ -133,9 +133,9 @@ def score_ranks(ranks: list[tuple[int, int]], retrieved: int, rels: dict[str, in
             dcg = float(np.sum(gain[:within] / np.log2(rank[:within] + 1)))
             out[m.name] = dcg / float(np.sum(ideal[:n_ideal] / ideal_discount[:n_ideal]))
         elif m.family == "recall":
-            out[m.name] = within / num_rel if retrieved else 0.0
+            out[m.name] = within / num_rel
         elif m.family == "precision":
-            out[m.name] = within / k if retrieved else 0.0
+            out[m.name] = within / k
         elif m.family == "hit":
             out[m.name] = 1.0 if first is not None and first <= k else 0.0
         elif m.family == "mrr":
@@ -149,7 +149,7 @@ def score_query(ranking: list[str], rels: dict[str, int], metrics: list[Metric])
     """Every metric for one query given its ranked document ids (best first); ``rels`` must hold at
     least one relevant document."""
     ranks = [(i, rels[d]) for i, d in enumerate(ranking, 1) if rels.get(d, 0) >= 1]
-    return score_ranks(ranks, len(ranking), rels, metrics)
+    return score_ranks(ranks, rels, metrics)
 
 
 # ---------------------------------------------------------------- whole runs
@@ -193,8 +193,7 @@ def evaluate(run: Run, qrels: Qrels, metrics: list[str] | None = None, ks: Itera
         if not any(r >= 1 for r in rels.values()):
             unscorable[qid] = "unscorable: the qrels hold no relevant document for this query"
             continue
-        scores = run.get(qid, {})
-        per_query[qid] = score_ranks(relevant_ranks(scores, rels), len(scores), rels, parsed)
+        per_query[qid] = score_ranks(relevant_ranks(run.get(qid, {}), rels), rels, parsed)
     if not per_query:
         raise InvalidInput("no query in the qrels has a relevant document (relevance >= 1); nothing can be scored")
     means = {m.name: float(np.mean([row[m.name] for row in per_query.values()])) for m in parsed}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -340,7 +341,8 @@ def test_tool_calls_name_only_configured_models(tmp_path: Path) -> None:
     assert configured_model("all-MiniLM-L6-v2", "embedder", settings) == "minilm"  # an alias of a shipped name
     assert configured_model("small", "causal_lm", settings) == "/models/small"
     assert configured_model("/models/big", "causal_lm", settings) == "/models/big"  # the configured value itself
-    existing, missing = str(tmp_path), str(tmp_path / "nothing-here")
+    short = Path(tempfile.mkdtemp(prefix="q", dir="/tmp"))  # short: a long path is cut in the message
+    existing, missing = str(short), str(short / "nothing-here")
     messages = []
     for name in (existing, missing, "sentence-transformers/all-mpnet-base-v2", "../../etc"):
         with pytest.raises(InvalidInput, match="not a configured embedder") as refused:
@@ -349,3 +351,4 @@ def test_tool_calls_name_only_configured_models(tmp_path: Path) -> None:
     assert len(set(messages)) == 1, "the error must not depend on whether the path exists"
     with pytest.raises(InvalidInput, match="embedder .* is not a configured embedder"):
         parse_api.chunk(settings, text="# a\n\nb", embedder=existing)
+    shutil.rmtree(short)

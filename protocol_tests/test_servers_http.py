@@ -27,7 +27,7 @@ def test_http_legacy_handshake_tools_and_examples(name: str, http_servers: Calla
     async def run() -> None:
         async with server.client(server.url(), mode=LEGACY) as client:
             assert client.protocol_version in HANDSHAKE_PROTOCOL_VERSIONS
-            await run_examples(client, name, workdir)
+            await run_examples(client, name, workdir, http=True)
 
     asyncio.run(run())
 

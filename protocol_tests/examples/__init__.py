@@ -6,7 +6,9 @@ A server adds its examples as ONE file, ``protocol_tests/examples/NAME.py`` (NAM
 * ``calls(workdir) -> list[(tool, arguments)]``: at least one successful call for every tool,
   in order (files they need are created under ``workdir``, which is also the server's root);
 * optionally ``concurrent_call(workdir) -> (tool, arguments)``: a call 20 clients may make at
-  once (default: the first of ``calls``).
+  once (default: the first of ``calls``);
+* optionally ``STDIO_ONLY``: tools whose examples run a model for many seconds and that the HTTP
+  run leaves out (it checks the transport; the stdio run already checked the tool's result).
 
 Nothing else is needed: the harness runs every registered server over stdio and HTTP.
 """
@@ -30,6 +32,16 @@ def _module(name: str) -> ModuleType:
 def examples(name: str, workdir: Path) -> list[Call]:
     """The example calls for server ``name`` (every tool at least once)."""
     return _module(name).calls(workdir)
+
+
+def http_examples(name: str, workdir: Path) -> list[Call]:
+    """The example calls the HTTP run makes: all but those of the module's ``STDIO_ONLY`` tools."""
+    skip = set(getattr(_module(name), "STDIO_ONLY", ()))
+    return [call for call in examples(name, workdir) if call[0] not in skip]
+
+
+def stdio_only(name: str) -> set[str]:
+    return set(getattr(_module(name), "STDIO_ONLY", ()))
 
 
 def concurrent_call(name: str, workdir: Path) -> Call:

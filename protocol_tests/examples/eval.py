@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# a Milvus Lite knowledge base and three judge generations (~25 s); over HTTP the other tools run
+STDIO_ONLY = {"eval_kb", "eval_judge_pairwise", "eval_judge_score", "eval_judge_rank"}
+
 
 def calls(workdir: Path) -> list[tuple[str, dict]]:
     """A call for every tool: small inline inputs, plus a four-document corpus for eval_kb."""

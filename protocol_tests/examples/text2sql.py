@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+STDIO_ONLY = {"text_to_sql"}  # the shipped model writes SQL for ~20 s; over HTTP the other tools run
+
 
 def calls(workdir: Path) -> list[tuple[str, dict]]:
     """Calls against the demo database (built in the data dir on first use)."""

@@ -550,16 +550,50 @@ def save_atomically(model: Any, tokenizer: Any, target: Path, *, replace: bool =
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def _disk_cache_lock(target: Path, wait_s: float = 600.0) -> Iterator[None]:
+    """An exclusive lock on one cache entry across processes (servers started together on a cold
+    cache dequantize the model once; the others wait, then read the copy). Best effort: a cache
+    folder that cannot hold a lock file, or a holder past ``wait_s``, means going ahead unlocked."""
+    import fcntl
+
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(target.parent / f".{target.name}.lock", "a+")  # noqa: SIM115 (held until the block ends)
+    except OSError:
+        yield
+        return
+    deadline = time.monotonic() + wait_s
+    try:
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    log.warning("waited %.0f s for another process to cache %s; going ahead", wait_s, target)
+                    break
+                time.sleep(0.2)
+        yield
+    finally:
+        fh.close()  # releases the lock
+
+
 def _load_gguf_lm(gguf: Path, settings: Settings, dtype: torch.dtype, device: str) -> tuple[Any, Any, Path]:
     target = gguf_cache_dir(gguf, settings)
     stale = False
-    if _is_saved_model(target):
-        try:
-            model, tokenizer = _load_folder_lm(str(target), True, dtype, device)
-            return model, tokenizer, target
-        except Exception as exc:
-            log.warning("cached copy %s is unreadable (%s); dequantizing %s again", target, exc, gguf)
-            stale = True
+    if not _is_saved_model(target):
+        with _disk_cache_lock(target):
+            if not _is_saved_model(target):  # no other process cached it while this one waited
+                model, tokenizer = _dequantize_gguf(gguf)
+                save_atomically(model, tokenizer, target)
+                return model.to(device=device, dtype=dtype).eval(), tokenizer, gguf
+    try:
+        model, tokenizer = _load_folder_lm(str(target), True, dtype, device)
+        return model, tokenizer, target
+    except Exception as exc:
+        log.warning("cached copy %s is unreadable (%s); dequantizing %s again", target, exc, gguf)
+        stale = True
     model, tokenizer = _dequantize_gguf(gguf)
     save_atomically(model, tokenizer, target, replace=stale)
     return model.to(device=device, dtype=dtype).eval(), tokenizer, gguf

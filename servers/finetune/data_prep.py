@@ -3,8 +3,8 @@ and every dropped row counted by reason.
 
 Steps, in this order (each counted in ``dropped``): per-line validation (``invalid``), PII
 (``pii``, or redaction), length (``too_short`` / ``too_long``), exact duplicates by md5 of the
-normalized row (``duplicate``), near-duplicates by MinHash/LSH (``near_duplicate``), same prompt
-with a different target (``conflict``, first kept), perplexity tails (``ppl_low`` / ``ppl_high``),
+normalized row and its offered tools (``duplicate``), near-duplicates by MinHash/LSH
+(``near_duplicate``), same prompt and offered tools with a different target (``conflict``, first kept), perplexity tails (``ppl_low`` / ``ppl_high``),
 diversity selection to N (``not_selected``); then the split (random or by a time field), the leak
 check (eval rows that duplicate or near-duplicate train rows: ``leak``), general-data mixing and the
 chat-template check. Output: ``train.jsonl``, ``eval.jsonl``, ``dropped.jsonl`` (row, reason,
@@ -92,6 +92,13 @@ class Row(BaseModel):
     @property
     def text(self) -> str:
         return f"{self.prompt}\n{self.target}"
+
+
+def _offered(row: Row) -> str:
+    """The tools a row offers, as a key: the same question with other tools is another prompt (a call
+    there, "no tool fits" here), neither a duplicate nor a conflict."""
+    tools = row.data.get("tools")
+    return json.dumps(tools, sort_keys=True, ensure_ascii=False) if tools else ""
 
 
 def transcript_rows(path: Path) -> tuple[list[tuple[int, Any]], list[tuple[int, str]]]:
@@ -249,7 +256,8 @@ def prepare(
         seen: dict[str, Row] = {}
         kept = []
         for row in sorted(rows, key=lambda r: r.split != "train"):
-            key = filters.md5(json.dumps(row.data.get("messages") or [row.prompt, row.target], ensure_ascii=False))
+            key = filters.md5(json.dumps([_offered(row), row.data.get("messages") or [row.prompt, row.target]],
+                                         ensure_ascii=False))
             if key in seen:
                 drop(row, "leak" if row.split != seen[key].split else "duplicate")
                 continue
@@ -274,7 +282,7 @@ def prepare(
         first: dict[str, Row] = {}
         kept = []
         for row in rows:
-            key = filters.md5(row.prompt)
+            key = filters.md5(f"{_offered(row)}\n{row.prompt}")  # other tools offered: another prompt
             if key in first and filters.normalize(first[key].target) != filters.normalize(row.target):
                 drop(row, "conflict")
                 if len(conflicts) < 20:

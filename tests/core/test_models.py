@@ -7,6 +7,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -258,7 +259,7 @@ def test_smollm2_gguf_is_dequantized_once_then_read_from_cache(tmp_path: Path) -
     assert first.source == gguf
     assert (saved / "config.json").is_file() and any(saved.glob("*.safetensors"))
     assert (saved / "chat_template.jinja").is_file() or "chat_template" in (saved / "tokenizer_config.json").read_text()
-    assert [p.name for p in cache.iterdir()] == [saved.name]  # no temp folders left behind
+    assert [p.name for p in cache.iterdir() if p.is_dir()] == [saved.name]  # no temp folders left behind
     assert "quantization_config" not in (saved / "config.json").read_text()
 
     models.clear_cache()
@@ -275,6 +276,37 @@ def test_smollm2_gguf_is_dequantized_once_then_read_from_cache(tmp_path: Path) -
     with torch.inference_mode():
         assert torch.allclose(first.model(**ids).logits, second.model(**ids).logits, atol=1e-4)
     shutil.rmtree(cache)  # 0.5 GB of fp32 weights: don't leave it in pytest's kept temp dirs
+
+
+def test_cache_lock_lets_one_process_fill_an_entry_while_the_others_wait(tmp_path: Path) -> None:
+    """Servers started together on a cold cache dequantize the model once: the others wait on the entry's lock
+    (an OS file lock: threads here, as their opens are separate), then find the copy and only read it."""
+    target = tmp_path / "cache" / "SmolLM2-entry"
+    filled: list[str] = []
+    waited: list[str] = []
+
+    def loader(name: str) -> None:
+        with models._disk_cache_lock(target):
+            if target.is_dir():
+                waited.append(name)
+                return
+            time.sleep(0.3)  # the dequantization
+            target.mkdir()
+            filled.append(name)
+
+    threads = [threading.Thread(target=loader, args=(f"server-{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(filled) == 1 and len(waited) == 3
+    started = time.monotonic()
+    with models._disk_cache_lock(target), models._disk_cache_lock(target, wait_s=0.5):  # a holder past wait_s: go ahead
+        assert time.monotonic() - started >= 0.5
+    unwritable = tmp_path / "file"
+    unwritable.write_text("x")
+    with models._disk_cache_lock(unwritable / "entry"):  # no lock file possible: unlocked, no error
+        pass
 
 
 # ------------------------------------------------------------------ cache folder writes and stdout hygiene

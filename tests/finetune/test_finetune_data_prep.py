@@ -184,3 +184,32 @@ def test_bad_input(tmp_path: Path, settings: Settings, fixture_files: dict[str, 
     weird.write_text("x")
     with pytest.raises(InvalidInput, match="unsupported file type"):
         api.prepare_data(settings, files=[str(weird)], out=str(tmp_path / "o"), check_template=False)
+
+
+def test_the_same_question_with_other_tools_is_neither_a_duplicate_nor_a_conflict(tmp_path: Path,
+                                                                                  settings: Settings) -> None:
+    """Tool-calling data pairs a question with the tool that serves it (a call) and with unrelated tools (no
+    call): the offered tools are part of the prompt. The same question and tools with another target conflicts."""
+    def tool(name: str) -> dict:
+        return {"type": "function", "function": {"name": name, "description": f"{name} for a city",
+                                                 "parameters": {"type": "object", "properties": {
+                                                     "city": {"type": "string"}}, "required": ["city"]}}}
+
+    question = [{"role": "user", "content": "What is the weather in Oslo today?"}]
+    call = {"role": "assistant", "content": "", "tool_calls": [
+        {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Oslo"}}}]}
+    rows = [
+        {"tools": [tool("get_weather")], "messages": [*question, call]},
+        {"tools": [tool("get_population")], "messages": [*question, {"role": "assistant",
+                                                                     "content": "None of my tools gives the weather."}]},
+        {"tools": [tool("get_weather")], "messages": [*question, {"role": "assistant", "content": "It is sunny."}]},
+        {"tools": [tool("get_mayor")], "messages": [*question, {"role": "assistant",
+                                                                "content": "None of my tools gives the weather."}]},
+        {"tools": [tool("get_population")], "messages": [*question, {"role": "assistant",
+                                                                     "content": "None of my tools gives the weather."}]},
+    ]
+    data = tmp_path / "tools.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    r = api.prepare_data(settings, files=[str(data)], out=str(tmp_path / "out"), eval_fraction=0, check_template=False)
+    assert r.dropped == {"conflict": 1, "duplicate": 1} and r.splits["train"] == 3
+    assert "tools.jsonl:3 vs tools.jsonl:1" in r.conflicts[0]

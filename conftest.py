@@ -11,6 +11,13 @@ import pytest
 from servers.core.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parent
+# Under test workers (make test runs two), each process (worker, server, training job) gets an equal
+# share of the cores as OpenMP threads: two workers with two torch threads each on 2 cores spent much of
+# the suite's CPU spinning in OpenMP barriers. Set before torch is imported; subprocesses inherit it.
+if workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")):
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    os.environ.setdefault("OMP_NUM_THREADS", threads)
+    os.environ.setdefault("MKL_NUM_THREADS", threads)
 SHARED_DATA = REPO.parent / "shared" / "data"
 # Dequantized GGUF and other model caches survive between test runs (and subprocess servers).
 MODEL_CACHE = Path(os.environ.setdefault("QUIVER_MODELS__CACHE_DIR", str(REPO / ".cache" / "models")))

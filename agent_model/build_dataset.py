@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import random
+import re
 import statistics
 import sys
 from collections import Counter, defaultdict
@@ -106,6 +107,44 @@ def bfcl_examples(folder: Path, seed: int, heldout: dict[str, set[str]], drops: 
             out.append(Example(id=f"bfcl/{record.id}", source="bfcl", category=category, split=split, group=record.id,
                                question=record.question_text(), tools=[tool_dict(t) for t in tools],
                                messages=b.messages))
+    return out
+
+
+SWAP_SOURCES = ("simple_python", "live_simple", "multiple")  # one call per question: what to pair with other tools
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.split(r"[^a-z0-9]+", text.lower()) if len(w) > 3}
+
+
+def swapped_irrelevance(examples: list[Example], seed: int) -> list[Example]:
+    """Contrastive no-call records (BFCL builds its irrelevance category the same way): a training
+    question whose own record calls a function, offered instead the functions of another training
+    record that share no word (over three letters) of their names with the question and none of its
+    target names; the reply says no function fits. The model then learns to read the offered tools
+    before calling, not to call whatever it is offered. Training records only, never held-out ones."""
+    rng = random.Random(f"{seed}:bfcl-swapped")
+    pool = [e for e in examples if e.source == "bfcl" and e.split == "train" and e.calls()]
+    questions = [e for e in pool if e.category in SWAP_SOURCES]
+    out = []
+    for e in questions:
+        targets = {c["name"] for turn in e.calls() for c in turn}
+        asked = _words(e.question) | {w for name in targets for w in _words(name)}
+        for _ in range(20):  # a few draws until one record's functions are unrelated
+            other = pool[rng.randrange(len(pool))]
+            names = [t["name"] for t in other.tools]
+            if other.group == e.group or targets & set(names) or any(_words(n) & asked for n in names):
+                continue
+            record = bfcl.BfclRecord(id=e.group, category="irrelevance_swapped", messages=[], functions=other.tools,
+                                     truth=[])
+            system = e.messages[0]["content"]
+            b = Builder(system)
+            b.messages.extend(dict(m) for m in e.messages[1:] if m["role"] == "user")
+            b.answer(bfcl.no_call_answer(record, rng.randrange(3)))
+            out.append(Example(id=f"bfcl-swapped/{e.group}", source="bfcl", category="irrelevance_swapped",
+                               split="train", group=e.group, question=e.question, tools=other.tools,
+                               messages=b.messages))
+            break
     return out
 
 
@@ -262,6 +301,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
             if per_cat[(e.category, e.split)] <= args.bfcl_limit:
                 limited.append(e)
         examples = limited
+    examples += swapped_irrelevance(examples, args.seed)
     tokenizer_box: list[Any] = []
     trace_stats = traces.TraceStats()
     tool_names: list[dict[str, str]] = []

@@ -50,8 +50,10 @@ def load_config(path: Path = CONFIG) -> dict[str, Any]:
 
 
 def _group_of(example: dict[str, Any], groups: dict[str, dict[str, Any]]) -> str | None:
+    """The first group that takes the record: by ``kinds`` ("source/category"), ``sources``, or BFCL ``categories``."""
+    kind = f"{example['source']}/{example['category']}"
     for name, spec in groups.items():
-        if example["source"] in spec.get("sources", []) or (
+        if kind in spec.get("kinds", []) or example["source"] in spec.get("sources", []) or (
                 example["source"] == "bfcl" and example["category"] in spec.get("categories", [])):
             return name
     return None

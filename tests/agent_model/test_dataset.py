@@ -97,7 +97,8 @@ def test_every_source_and_kind_is_present(records: list[dict[str, Any]]) -> None
     kinds = {r["category"] for r in records}
     assert set(bfcl.CATEGORIES) <= kinds
     assert {"kb_context", "kb_search", "kb_list", "text_to_sql", "parse_document", "no_tool", "no_tool_unsupported",
-            "kb_context_answer", "kb_error_corrected", "sql_error_corrected", "text_to_sql_parallel"} <= kinds
+            "kb_context_answer", "kb_error_corrected", "sql_error_corrected", "text_to_sql_parallel",
+            "irrelevance_swapped"} <= kinds
     assert {r["split"] for r in records if r["source"] == "quiver"} == {"train", "test"}
 
 
@@ -160,7 +161,7 @@ def test_every_call_is_valid_for_its_tool(records: list[dict[str, Any]], real_to
 
 
 def test_irrelevance_and_no_tool_records_answer_without_a_call(records: list[dict[str, Any]]) -> None:
-    plain = [r for r in records if r["category"] == "irrelevance" or r["category"].startswith("no_tool")]
+    plain = [r for r in records if r["category"].startswith(("irrelevance", "no_tool"))]
     assert len(plain) > 20
     for r in plain:
         assert [m["role"] for m in r["messages"]][-1] == "assistant"
@@ -173,6 +174,22 @@ def test_irrelevance_and_no_tool_records_answer_without_a_call(records: list[dic
         if r not in plain:
             first = next(m for m in r["messages"] if m["role"] == "assistant")
             assert first.get("tool_calls"), r["id"]
+
+
+def test_swapped_irrelevance_pairs_a_training_question_with_unrelated_tools(records: list[dict[str, Any]]) -> None:
+    heldout = load_heldout()
+    held = set().union(*heldout.values())
+    by_id = {r["id"]: r for r in records}
+    swapped = [r for r in records if r["category"] == "irrelevance_swapped"]
+    assert len(swapped) >= 6
+    for r in swapped:
+        own = by_id.get(f"bfcl/{r['group']}")  # the same question with its own functions: a call
+        assert r["split"] == "train" and r["group"] not in held
+        assert own is not None and own["split"] == "train" and own["messages"][1:-1] == r["messages"][1:-1]
+        called = {c["function"]["name"] for m in own["messages"] if m.get("tool_calls") for c in m["tool_calls"]}
+        offered = {t["name"] for t in r["tools"]}
+        assert called and not called & offered
+        assert r["tools"] != own["tools"] and not r["messages"][-1].get("tool_calls")
 
 
 def test_no_training_question_leaks_a_held_out_or_demo_question(records: list[dict[str, Any]]) -> None:

@@ -13,7 +13,7 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
-from protocol_tests.examples import examples, http_examples, stdio_only
+from protocol_tests.examples import examples, stdio_only
 from protocol_tests.harness import all_tools
 from servers.core.registry import server_names
 
@@ -44,9 +44,9 @@ async def run_examples(client: Client, name: str, workdir: Path, *, http: bool =
     tools = check_tool_schemas(await all_tools(client))
     calls = examples(name, workdir)
     assert {tool for tool, _ in calls} == set(tools), f"protocol_tests/examples/{name}.py must call every tool"
-    if http:
-        calls = http_examples(name, workdir)
-        assert {tool for tool, _ in calls} == set(tools) - stdio_only(name)
+    if http:  # the tools whose examples run a model for long were checked over stdio
+        skip = stdio_only(name)
+        calls = [call for call in calls if call[0] not in skip]
     for tool, args in calls:
         result = await client.call_tool(tool, args)
         text = " ".join(getattr(c, "text", "") for c in result.content)

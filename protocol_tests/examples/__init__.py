@@ -34,13 +34,8 @@ def examples(name: str, workdir: Path) -> list[Call]:
     return _module(name).calls(workdir)
 
 
-def http_examples(name: str, workdir: Path) -> list[Call]:
-    """The example calls the HTTP run makes: all but those of the module's ``STDIO_ONLY`` tools."""
-    skip = set(getattr(_module(name), "STDIO_ONLY", ()))
-    return [call for call in examples(name, workdir) if call[0] not in skip]
-
-
 def stdio_only(name: str) -> set[str]:
+    """The tools whose examples the HTTP run leaves out (the module's ``STDIO_ONLY``)."""
     return set(getattr(_module(name), "STDIO_ONLY", ()))
 
 

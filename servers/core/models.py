@@ -581,21 +581,22 @@ def _disk_cache_lock(target: Path, wait_s: float = 600.0) -> Iterator[None]:
 
 def _load_gguf_lm(gguf: Path, settings: Settings, dtype: torch.dtype, device: str) -> tuple[Any, Any, Path]:
     target = gguf_cache_dir(gguf, settings)
-    stale = False
     if not _is_saved_model(target):
         with _disk_cache_lock(target):
             if not _is_saved_model(target):  # no other process cached it while this one waited
-                model, tokenizer = _dequantize_gguf(gguf)
-                save_atomically(model, tokenizer, target)
-                return model.to(device=device, dtype=dtype).eval(), tokenizer, gguf
+                return _dequantize_and_cache(gguf, target, dtype, device, replace=False)
     try:
         model, tokenizer = _load_folder_lm(str(target), True, dtype, device)
         return model, tokenizer, target
     except Exception as exc:
         log.warning("cached copy %s is unreadable (%s); dequantizing %s again", target, exc, gguf)
-        stale = True
+    return _dequantize_and_cache(gguf, target, dtype, device, replace=True)
+
+
+def _dequantize_and_cache(gguf: Path, target: Path, dtype: torch.dtype, device: str, *,
+                          replace: bool) -> tuple[Any, Any, Path]:
     model, tokenizer = _dequantize_gguf(gguf)
-    save_atomically(model, tokenizer, target, replace=stale)
+    save_atomically(model, tokenizer, target, replace=replace)
     return model.to(device=device, dtype=dtype).eval(), tokenizer, gguf
 
 

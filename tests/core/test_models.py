@@ -305,8 +305,10 @@ def test_cache_lock_lets_one_process_fill_an_entry_while_the_others_wait(tmp_pat
         assert time.monotonic() - started >= 0.5
     unwritable = tmp_path / "file"
     unwritable.write_text("x")
+    entered = []
     with models._disk_cache_lock(unwritable / "entry"):  # no lock file possible: unlocked, no error
-        pass
+        entered.append(True)
+    assert entered and not (unwritable.parent / ".entry.lock").exists()
 
 
 # ------------------------------------------------------------------ cache folder writes and stdout hygiene

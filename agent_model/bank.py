@@ -220,6 +220,11 @@ KB_DESCRIPTIONS = {
     "contracts": "signed contracts with customers and suppliers",
     "eng_wiki": "engineering runbooks and processes",
 }
+# Other names a knowledge base of the topics below is listed under (with its description): the
+# name in a call must be read from the prompt, not recalled from the topic.
+KB_ALIASES = ("kb_main", "company_kb", "library", "archive", "notes_2024", "internal_docs",
+              "shared_drive", "knowledge", "corpus_a", "hr_portal", "helpdesk", "lab_book", "legal", "runbooks",
+              "team_notes", "main_docs")
 # Knowledge bases the world builds from samples/ (real observations); the others exist only in prompts.
 LIVE_KBS = ("quiver_docs", "product_docs", "team_wiki")
 # The demo shop's tables as sql_list_databases lists them (checked against the real server at build time).

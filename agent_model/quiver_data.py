@@ -36,21 +36,48 @@ class Context:
         return "test" if held_out(group, self.test_fraction) else "train"
 
 
-def system_prompt(kbs: list[str] = (), databases: bool = False) -> str:
+def system_prompt(kbs: list[str] = (), databases: bool = False, descriptions: dict[str, str] | None = None) -> str:
     """The host's system prompt plus the resources the model may name in its calls, written by the
-    host's own function (``host.resources``: what it reads from kb_list / sql_list_databases)."""
-    block = resources_prompt([(kb, bank.KB_DESCRIPTIONS.get(kb, "")) for kb in kbs],
+    host's own function (``host.resources``: what it reads from kb_list / sql_list_databases).
+    ``descriptions`` gives the description of a knowledge base listed under another name."""
+    described = {**bank.KB_DESCRIPTIONS, **(descriptions or {})}
+    block = resources_prompt([(kb, described.get(kb, "")) for kb in kbs],
                              [("shop", bank.SHOP_TABLES)] if databases else [])
     return with_resources(SYSTEM_PROMPT, block)
+
+
+def ambient_prompt(rng: random.Random, kbs: list[str] = (), *, databases: bool | None = None,
+                   other_kbs: bool = True, descriptions: dict[str, str] | None = None) -> str:
+    """The system prompt as the host writes it where it reaches more than the request needs: the
+    knowledge bases ``kbs`` (the ones the call names) plus, half the time, one or two others, and
+    the shop database when ``databases`` (None: half the time). What is listed then says nothing
+    about which tool is right: the model must read the request (a knowledge base listed does not
+    mean "search it"; the database listed does not mean "query it")."""
+    listed = list(kbs)
+    if other_kbs and rng.random() < 0.5:
+        pool = [k for k in bank.KB_DESCRIPTIONS if k not in listed]
+        listed += rng.sample(pool, rng.choice((1, 2)))
+        rng.shuffle(listed)
+    shop = rng.random() < 0.5 if databases is None else databases
+    return system_prompt(listed, databases=shop, descriptions=descriptions)
+
+
+def kb_alias(rng: random.Random, kb: str, taken: list[str]) -> str:
+    """Half the time another name for knowledge base ``kb`` (listed with ``kb``'s description):
+    the name in the call must then be read from the prompt, not recalled from the topic."""
+    if rng.random() < 0.5:
+        return kb
+    return rng.choice([n for n in bank.KB_ALIASES if n not in taken])
 
 
 OFFERED = (2, 3, 4, 4)  # tools per request; the host's small view offers up to host.small_model_tools (4)
 
 
 def offer(ctx: Context, rng: random.Random, question: str, targets: list[str], exclude: tuple[str, ...] = (),
-          k: int | None = None) -> list[ToolInfo]:
-    """The target tools plus distractors (half the time the most similar ones, as the host's
-    embedding pre-selection picks them; otherwise random), shuffled."""
+          k: int | None = None, also: tuple[str, ...] = ()) -> list[ToolInfo]:
+    """The target tools (and the tools in ``also``) plus distractors (half the time the most
+    similar ones, as the host's embedding pre-selection picks them; otherwise random), shuffled."""
+    targets = [*targets, *(a for a in also if a not in targets)]
     for name in targets:
         if name not in ctx.views:
             raise KeyError(f"tool '{name}' is not offered by any registered server; update agent_model/bank.py")
@@ -92,10 +119,17 @@ SEARCH_REQUESTS = ("Find passages about {query}.", "Search for documents on {que
                    "Look up {query}.")
 
 
+# The knowledge-base and database tools a host connected to both offers together (the demo's set):
+# a question about documents goes to kb_context, a search request to kb_search, a question about
+# the data to text_to_sql, with the others offered beside them.
+MIXED = ("kb_context", "kb_search", "text_to_sql")
+
+
 def kb_questions(ctx: Context) -> Iterator[Example]:
     """Questions about a knowledge base's topic: kb_context (a question) or kb_search (a search
     request, or a question when kb_context is not offered); the KB named in the system prompt
-    or by the user; kb_list when nothing names one."""
+    (under its own name or another one, beside other KBs and the database) or by the user;
+    kb_list when nothing names one."""
     others = [kb for kb in bank.KB_DESCRIPTIONS if kb not in bank.LIVE_KBS]
     for topic in bank.TOPICS:
         group = f"topic:{topic.id}"
@@ -105,36 +139,43 @@ def kb_questions(ctx: Context) -> Iterator[Example]:
                 rng = ctx.rng(key)
                 mode = rng.choice(("system", "system", "mention", "search"))
                 listed = [topic.kb, *rng.sample([k for k in others if k != topic.kb], rng.choice((0, 1, 2)))]
+                kb = kb_alias(rng, topic.kb, listed)
+                listed = [kb if name == topic.kb else name for name in listed]
                 rng.shuffle(listed)
+                descriptions = {kb: bank.KB_DESCRIPTIONS[topic.kb]}
+                mixed = rng.random() < 0.35
                 if mode == "search":
                     user = rng.choice(SEARCH_REQUESTS).format(query=topic.query)
                     if rng.random() < 0.5:
-                        user = f"{user[:-1]} in {topic.kb}."
+                        user = f"{user[:-1]} in {kb}."
                         listed = listed if rng.random() < 0.5 else []
-                    offered = offer(ctx, rng, user, ["kb_search"])
-                    calls = [{"name": "kb_search", "arguments": {"kb": topic.kb, "query": topic.query}}]
-                elif mode == "mention":
-                    user = rng.choice(bank.KB_MENTIONS).format(kb=topic.kb, q=q)
-                    listed = []
-                    tool = rng.choice(("kb_context", "kb_context", "kb_search"))
-                    offered = offer(ctx, rng, user, [tool], exclude=("kb_context", "kb_search"))
-                    args = {"kb": topic.kb, "question": q} if tool == "kb_context" else {"kb": topic.kb, "query": topic.query}
-                    calls = [{"name": tool, "arguments": args}]
+                    offered = offer(ctx, rng, user, ["kb_search"], also=MIXED if mixed else ())
+                    calls = [{"name": "kb_search", "arguments": {"kb": kb, "query": topic.query}}]
                 else:
-                    user = wrap(rng, q)
-                    tool = rng.choice(("kb_context", "kb_context", "kb_search"))
-                    offered = offer(ctx, rng, user, [tool], exclude=("kb_context", "kb_search"))
-                    args = {"kb": topic.kb, "question": q} if tool == "kb_context" else {"kb": topic.kb, "query": topic.query}
+                    if mode == "mention":
+                        user = rng.choice(bank.KB_MENTIONS).format(kb=kb, q=q)
+                        listed = []
+                    else:
+                        user = wrap(rng, q)
+                    if mixed:  # both offered: a question goes to kb_context
+                        tool = "kb_context"
+                        offered = offer(ctx, rng, user, [tool], also=MIXED)
+                    else:
+                        tool = rng.choice(("kb_context", "kb_context", "kb_search"))
+                        offered = offer(ctx, rng, user, [tool], exclude=("kb_context", "kb_search"))
+                    args = {"kb": kb, "question": q} if tool == "kb_context" else {"kb": kb, "query": topic.query}
                     calls = [{"name": tool, "arguments": args}]
+                system = system_prompt(listed, databases=rng.random() < 0.5, descriptions=descriptions)
                 yield single(ctx, key=key, category=f"{calls[0]['name']}", group=group, question=q, user=user,
-                             calls=calls, answer=None, offered=offered, system=system_prompt(listed))
+                             calls=calls, answer=None, offered=offered, system=system)
         # nothing names a knowledge base: find out which exist first
         key = f"kb/{topic.id}/unnamed"
         rng = ctx.rng(key)
         user = wrap(rng, rng.choice(topic.questions))
         offered = offer(ctx, rng, user, ["kb_list", "kb_context"])
         yield single(ctx, key=key, category="kb_list", group=group, question=user, user=user,
-                     calls=[{"name": "kb_list", "arguments": {}}], answer=None, offered=offered)
+                     calls=[{"name": "kb_list", "arguments": {}}], answer=None, offered=offered,
+                     system=system_prompt(databases=rng.random() < 0.5))
 
 
 KB_ADMIN = {
@@ -172,8 +213,10 @@ def admin_requests(ctx: Context) -> Iterator[Example]:
                 slots = {"name": rng.choice(bank.NEW_KB_NAMES), "kb": rng.choice(list(bank.KB_DESCRIPTIONS))}
                 user = wrap(rng, phrasing.format(**slots))
                 offered = offer(ctx, rng, user, [tool])
+                listed = [slots["kb"]] if tool in ("kb_describe", "kb_drop") and rng.random() < 0.5 else []
                 yield single(ctx, key=key, category=tool, group=group, question=user, user=user,
-                             calls=[{"name": tool, "arguments": _fill(args(rng), slots)}], answer=None, offered=offered)
+                             calls=[{"name": tool, "arguments": _fill(args(rng), slots)}], answer=None, offered=offered,
+                             system=ambient_prompt(rng, listed))
 
 
 # ---------------------------------------------------------------- SQL
@@ -207,10 +250,10 @@ def sql_questions(ctx: Context) -> Iterator[Example]:
                 rng = ctx.rng(key)
                 q = phrasing.format(**shop_slots(ctx, rng, t.slot))
                 user = wrap(rng, q) if rng.random() < 0.7 else f"{q[:-1]} in the shop database{q[-1]}"
-                offered = offer(ctx, rng, user, ["text_to_sql"])
+                offered = offer(ctx, rng, user, ["text_to_sql"], also=MIXED if rng.random() < 0.35 else ())
                 yield single(ctx, key=key, category="text_to_sql", group=group, question=q, user=user,
                              calls=[{"name": "text_to_sql", "arguments": {"question": q}}], answer=None,
-                             offered=offered, system=system_prompt(databases=rng.random() < 0.5), split=splits[pi])
+                             offered=offered, system=ambient_prompt(rng, databases=rng.random() < 0.7), split=splits[pi])
     # two questions at once: two calls in one turn (the host runs them concurrently)
     for variant in range(min(ctx.per_group, 4) * 4):
         key = f"sql/parallel/{variant}"
@@ -223,7 +266,7 @@ def sql_questions(ctx: Context) -> Iterator[Example]:
         yield single(ctx, key=key, category="text_to_sql_parallel", group=f"sqlpar:{a}:{b}", question=user, user=user,
                      calls=[{"name": "text_to_sql", "arguments": {"question": q1}},
                             {"name": "text_to_sql", "arguments": {"question": q2}}],
-                     answer=None, offered=offered)
+                     answer=None, offered=offered, system=ambient_prompt(rng))
 
 
 TABLES = ("customers", "products", "orders", "order_items", "order_totals")
@@ -242,7 +285,7 @@ def sql_tools(ctx: Context) -> Iterator[Example]:
             user = phrasing.format(sql=sql)
             offered = offer(ctx, rng, user, ["sql_execute"])
             yield single(ctx, key=key, category="sql_execute", group=f"sqlexec:{pi}", question=user, user=user,
-                         calls=[{"name": "sql_execute", "arguments": {"sql": sql}}], answer=None, offered=offered)
+                         calls=[{"name": "sql_execute", "arguments": {"sql": sql}}], answer=None, offered=offered, system=ambient_prompt(rng))
     rows = ("Show me the first {n} rows of the {table} table.", "Give me {n} example rows from {table}.")
     for pi, phrasing in enumerate(rows):
         for variant in range(min(ctx.per_group, 5)):
@@ -253,7 +296,7 @@ def sql_tools(ctx: Context) -> Iterator[Example]:
             offered = offer(ctx, rng, user, ["sql_execute"])
             yield single(ctx, key=key, category="sql_execute", group=f"sqlrows:{pi}", question=user, user=user,
                          calls=[{"name": "sql_execute", "arguments": {"sql": f"SELECT * FROM {table} LIMIT {n}"}}],
-                         answer=None, offered=offered, system=system_prompt(databases=True))
+                         answer=None, offered=offered, system=ambient_prompt(rng, databases=True))
     describe = ("What columns does the {table} table have?", "Describe the {table} table.",
                 "Show me the schema of {table}.", "What is stored in the {table} table?")
     for pi, phrasing in enumerate(describe):
@@ -265,7 +308,7 @@ def sql_tools(ctx: Context) -> Iterator[Example]:
             offered = offer(ctx, rng, user, ["sql_describe_table"])
             yield single(ctx, key=key, category="sql_describe_table", group=f"describe:{pi}", question=user, user=user,
                          calls=[{"name": "sql_describe_table", "arguments": {"table": table}}], answer=None,
-                         offered=offered, system=system_prompt(databases=rng.random() < 0.5))
+                         offered=offered, system=ambient_prompt(rng))
     search = ("Which tables have a column about {word}?", "Where in the schema is {word} stored?",
               "Find the columns related to {word}.")
     for pi, phrasing in enumerate(search):
@@ -277,7 +320,7 @@ def sql_tools(ctx: Context) -> Iterator[Example]:
             offered = offer(ctx, rng, user, ["sql_search_schema"])
             yield single(ctx, key=key, category="sql_search_schema", group=f"schema:{pi}", question=user, user=user,
                          calls=[{"name": "sql_search_schema", "arguments": {"pattern": word}}], answer=None,
-                         offered=offered)
+                         offered=offered, system=ambient_prompt(rng))
 
 
 # ---------------------------------------------------------------- files
@@ -294,7 +337,7 @@ def file_requests(ctx: Context) -> Iterator[Example]:
             user = wrap(rng, phrasing.format(file=file))
             offered = offer(ctx, rng, user, ["parse_document"])
             yield single(ctx, key=key, category="parse_document", group=f"parse:{pi}", question=user, user=user,
-                         calls=[{"name": "parse_document", "arguments": {"path": file}}], answer=None, offered=offered)
+                         calls=[{"name": "parse_document", "arguments": {"path": file}}], answer=None, offered=offered, system=ambient_prompt(rng))
     chunk = (("Split {file} into chunks.", False), ("Chunk {file} for retrieval.", False),
              ("Split {file} into chunks of {n} tokens.", True), ("Cut {file} into {n}-token pieces.", True))
     for pi, (phrasing, sized) in enumerate(chunk):
@@ -306,7 +349,7 @@ def file_requests(ctx: Context) -> Iterator[Example]:
             user = phrasing.format(file=file, n=n)
             offered = offer(ctx, rng, user, ["chunk"])
             yield single(ctx, key=key, category="chunk", group=f"chunk:{pi}", question=user, user=user,
-                         calls=[{"name": "chunk", "arguments": args}], answer=None, offered=offered)
+                         calls=[{"name": "chunk", "arguments": args}], answer=None, offered=offered, system=ambient_prompt(rng))
     folders = (("Parse all the files in the {folder} folder.", {}), ("Read every document under {folder}.", {}),
                ("Parse everything in {folder}, including subfolders.", {"recursive": True}),
                ("Parse all {kind} files in {folder}.", {"pattern": None}))
@@ -320,7 +363,7 @@ def file_requests(ctx: Context) -> Iterator[Example]:
             user = phrasing.format(folder=folder, kind=kind)
             offered = offer(ctx, rng, user, ["parse_files"])
             yield single(ctx, key=key, category="parse_files", group=f"folder:{pi}", question=user, user=user,
-                         calls=[{"name": "parse_files", "arguments": args}], answer=None, offered=offered)
+                         calls=[{"name": "parse_files", "arguments": args}], answer=None, offered=offered, system=ambient_prompt(rng))
 
 
 def rerank_requests(ctx: Context) -> Iterator[Example]:
@@ -340,7 +383,7 @@ def rerank_requests(ctx: Context) -> Iterator[Example]:
             offered = offer(ctx, rng, user, ["rerank"], k=rng.choice((2, 3)))
             args = {"query": q, "documents": [{"id": str(i), "text": t} for i, t in enumerate(texts, 1)]}
             yield single(ctx, key=key, category="rerank", group=f"rerank:{pi}", question=user, user=user,
-                         calls=[{"name": "rerank", "arguments": args}], answer=None, offered=offered)
+                         calls=[{"name": "rerank", "arguments": args}], answer=None, offered=offered, system=ambient_prompt(rng))
 
 
 # ---------------------------------------------------------------- no tool
@@ -368,7 +411,7 @@ def no_tool(ctx: Context) -> Iterator[Example]:
             rng = ctx.rng(f"{key}/{variant}")
             offered = offer(ctx, rng, q, [])
             yield single(ctx, key=f"notool/{key}/{variant}", category="no_tool", group=group, question=q, user=q,
-                         calls=None, answer=a, offered=offered)
+                         calls=None, answer=a, offered=offered, system=ambient_prompt(rng))
     for i, q in enumerate(bank.UNSUPPORTED):
         for variant in range(min(ctx.per_group, 2)):
             key = f"unsupported/{i}/{variant}"
@@ -376,7 +419,7 @@ def no_tool(ctx: Context) -> Iterator[Example]:
             what = q[0].lower() + q[1:].rstrip(".?!")
             offered = offer(ctx, rng, q, [])
             yield single(ctx, key=key, category="no_tool_unsupported", group=f"unsupported:{i}", question=q, user=q,
-                         calls=None, answer=rng.choice(bank.UNSUPPORTED_ANSWERS).format(what=what), offered=offered)
+                         calls=None, answer=rng.choice(bank.UNSUPPORTED_ANSWERS).format(what=what), offered=offered, system=ambient_prompt(rng))
     capability = ("What can you do?", "What tools do you have?", "How can you help me?")
     for i, q in enumerate(capability):
         for variant in range(min(ctx.per_group, 4)):
@@ -387,7 +430,7 @@ def no_tool(ctx: Context) -> Iterator[Example]:
             answer = ("I can use these tools: " + ", ".join(names[:-1]) + f" and {names[-1]}. "
                       "Ask me a question and I will call the one that fits.")
             yield single(ctx, key=key, category="no_tool_capability", group=f"capability:{i}", question=q, user=q,
-                         calls=None, answer=answer, offered=offered)
+                         calls=None, answer=answer, offered=offered, system=ambient_prompt(rng))
 
 
 GENERATORS = (kb_questions, admin_requests, sql_questions, sql_tools, file_requests, rerank_requests, no_tool)

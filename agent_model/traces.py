@@ -12,7 +12,16 @@ from typing import Any
 
 from agent_model import bank
 from agent_model.conversation import Builder, Example, tool_dict
-from agent_model.quiver_data import Context, offer, phrasing_splits, shop_slots, system_prompt, wrap
+from agent_model.quiver_data import (
+    MIXED,
+    Context,
+    ambient_prompt,
+    offer,
+    phrasing_splits,
+    shop_slots,
+    system_prompt,
+    wrap,
+)
 from agent_model.quiver_tools import Observation, World
 from host.connections import ToolInfo
 
@@ -67,10 +76,14 @@ async def kb_traces(ctx: Context, world: World, stats: TraceStats) -> AsyncItera
                 kb = rng.choice(bank.LIVE_KBS)
                 named_by_user = rng.random() < 0.3
                 user = rng.choice(bank.KB_MENTIONS).format(kb=kb, q=q) if named_by_user else wrap(rng, q)
-                tool = "kb_context" if rng.random() < 0.7 else "kb_search"
-                offered = offer(ctx, rng, user, [tool], exclude=("kb_context", "kb_search"))
+                if rng.random() < 0.35:  # both KB tools offered (and text_to_sql): a question goes to kb_context
+                    tool = "kb_context"
+                    offered = offer(ctx, rng, user, [tool], also=MIXED)
+                else:
+                    tool = "kb_context" if rng.random() < 0.7 else "kb_search"
+                    offered = offer(ctx, rng, user, [tool], exclude=("kb_context", "kb_search"))
                 args = {"kb": kb, "question": q} if tool == "kb_context" else {"kb": kb, "query": fact.query}
-                b = Builder(system_prompt([] if named_by_user else [kb], databases=rng.random() < 0.3)).user(user)
+                b = Builder(ambient_prompt(rng, [] if named_by_user else [kb])).user(user)
                 (call_id,) = b.call([{"name": tool, "arguments": args}])
                 obs = await world.call(tool, args, seed=key)
                 b.result(call_id, tool, obs.text)
@@ -208,8 +221,8 @@ async def sql_traces(ctx: Context, world: World, runs: list[SqlRun]) -> AsyncIte
         key = f"sql/{run.template.id}/{run.group.rsplit(':', 1)[1]}"
         rng = ctx.rng(key)
         user = wrap(rng, run.question)
-        offered = offer(ctx, rng, user, ["text_to_sql"])
-        b = Builder(system_prompt(databases=rng.random() < 0.5)).user(user)
+        offered = offer(ctx, rng, user, ["text_to_sql"], also=MIXED if rng.random() < 0.35 else ())
+        b = Builder(ambient_prompt(rng, databases=rng.random() < 0.7)).user(user)
         (call_id,) = b.call([{"name": "text_to_sql", "arguments": {"question": run.question}}])
         b.result(call_id, "text_to_sql", run.observation.text)
         b.answer(sql_answer(run.template, run.slots, run.observation.structured["result"]["rows"]))
@@ -234,7 +247,7 @@ async def sql_error_traces(ctx: Context, world: World) -> AsyncIterator[Example]
         bad = good.replace(right, typo, 1)
         user = rng.choice(("Run this on the shop database: {sql}", "Can you execute this query? {sql}")).format(sql=bad)
         offered = offer(ctx, rng, user, ["sql_execute"])
-        b = Builder(system_prompt(databases=True)).user(user)
+        b = Builder(ambient_prompt(rng, databases=True)).user(user)
         (first,) = b.call([{"name": "sql_execute", "arguments": {"sql": bad}}])
         err = await world.call("sql_execute", {"sql": bad}, seed=key)
         if not err.is_error:
@@ -256,7 +269,7 @@ async def describe_traces(ctx: Context, world: World) -> AsyncIterator[Example]:
             rng = ctx.rng(key)
             user = phrasing.format(table=table)
             offered = offer(ctx, rng, user, ["sql_describe_table"])
-            b = Builder(system_prompt(databases=True)).user(user)
+            b = Builder(ambient_prompt(rng, databases=True)).user(user)
             (call_id,) = b.call([{"name": "sql_describe_table", "arguments": {"table": table}}])
             obs = await world.call("sql_describe_table", {"table": table}, seed=key)
             b.result(call_id, "sql_describe_table", obs.text)
@@ -275,7 +288,7 @@ async def parse_traces(ctx: Context, world: World) -> AsyncIterator[Example]:
             rng = ctx.rng(key)
             user = phrasing.format(path=path)
             offered = offer(ctx, rng, user, ["parse_document"])
-            b = Builder(system_prompt()).user(user)
+            b = Builder(ambient_prompt(rng)).user(user)
             (call_id,) = b.call([{"name": "parse_document", "arguments": {"path": path}}])
             obs = await world.call("parse_document", {"path": path}, seed=key)
             b.result(call_id, "parse_document", obs.text)
@@ -292,8 +305,8 @@ async def parallel_traces(ctx: Context, world: World, runs: list[SqlRun]) -> Asy
         fact = rng.choice(facts)
         q = rng.choice(fact.questions)
         user = f"Two questions. {q} And {run.question[0].lower()}{run.question[1:]}"
-        offered = offer(ctx, rng, user, ["kb_context", "text_to_sql"], exclude=("kb_search",))
-        b = Builder(system_prompt(["quiver_docs"], databases=True)).user(user)
+        offered = offer(ctx, rng, user, ["kb_context", "text_to_sql"])
+        b = Builder(ambient_prompt(rng, ["quiver_docs"], databases=True)).user(user)
         kb_args = {"kb": "quiver_docs", "question": q}
         ids = b.call([{"name": "kb_context", "arguments": kb_args},
                       {"name": "text_to_sql", "arguments": {"question": run.question}}])

@@ -192,6 +192,40 @@ def test_swapped_irrelevance_pairs_a_training_question_with_unrelated_tools(reco
         assert r["tools"] != own["tools"] and not r["messages"][-1].get("tool_calls")
 
 
+def _first_call(r: dict[str, Any]) -> dict[str, Any] | None:
+    turn = next(m for m in r["messages"] if m["role"] == "assistant")
+    calls = turn.get("tool_calls") or []
+    return calls[0]["function"] if calls else None
+
+
+def test_the_resources_listed_do_not_give_the_tool_away(records: list[dict[str, Any]]) -> None:
+    """A knowledge base a call names is one the prompt lists or the user names (often under a name
+    that is not its topic's usual one, so it is read, not recalled); what the prompt lists does not
+    decide the tool: database questions list knowledge bases too, knowledge-base questions the
+    database, and the knowledge-base and SQL tools are offered together."""
+    mine = [r for r in records if r["source"] != "bfcl"]
+    aliased, sql_with_kbs, kb_with_db, together = 0, 0, 0, Counter()
+    for r in mine:
+        system, user = r["messages"][0]["content"], r["messages"][1]["content"]
+        call = _first_call(r)
+        name = call["name"] if call else None
+        kb = json.loads(call["arguments"]).get("kb") if call else None
+        if name in ("kb_context", "kb_search"):
+            listed = system.split("Knowledge bases: ", 1)[1].split("\n")[0] if "Knowledge bases: " in system else ""
+            assert f"{kb} (" in listed or kb in user, r["id"]
+            aliased += kb not in bank.KB_DESCRIPTIONS
+            kb_with_db += "SQL databases: " in system
+        if name == "text_to_sql":
+            sql_with_kbs += "Knowledge bases: " in system
+        offered = {t["name"] for t in r["tools"]}
+        if {"kb_context", "kb_search", "text_to_sql"} <= offered and name:
+            together[name] += 1
+            if name == "kb_search":  # with both offered, only a search request goes to kb_search
+                assert r["category"] == "kb_search" and any(w in user for w in ("Find", "Search", "Show me", "Look up")), r["id"]
+    assert aliased >= 5 and sql_with_kbs >= 3 and kb_with_db >= 5
+    assert together["kb_context"] >= 3 and together["text_to_sql"] >= 3, together
+
+
 def test_no_training_question_leaks_a_held_out_or_demo_question(records: list[dict[str, Any]]) -> None:
     index = LeakIndex([r["question"] for r in records if r["split"] == "test"] + list(DEMO_QUESTIONS))
     train = [r for r in records if r["split"] == "train"]

@@ -103,9 +103,12 @@ def bfcl(
 
 
 def quiver_tools(backend: LocalBackend, dataset: Path, limit: int, max_new_tokens: int,
-                 adapter: str = "none") -> dict[str, Any]:
+                 adapter: str = "none", order: str = "recorded") -> dict[str, Any]:
     """Tool choice and arguments on the agent-model dataset's held-out Quiver records (first assistant
-    turn, prompted exactly as the host prompts: its messages, the offered small-view tools, ``auto``)."""
+    turn, prompted exactly as the host prompts: its messages, the offered small-view tools, ``auto``).
+    ``order="reversed"`` offers each record's tools in reverse order: a model that reads the request
+    chooses the same tools; ``first_listed_rate`` (calls that open with the first tool offered)
+    shows a position bias (in the recorded, shuffled order the target is first in about a third)."""
     path = dataset / "examples" / "test.jsonl"
     if not path.is_file():
         raise SystemExit(f"{path} is missing: build the dataset first (make agent-model-data)")
@@ -116,7 +119,7 @@ def quiver_tools(backend: LocalBackend, dataset: Path, limit: int, max_new_token
     # round-robin over categories, so a --limit run still covers many kinds of request
     records = [r for group in itertools.zip_longest(*by_category.values()) for r in group if r is not None][:limit]
     items: list[ToolCallItem] = []
-    choice_ok = 0
+    choice_ok = called = first_listed = 0
     per_category: dict[str, list[int]] = {}
     for i, rec in enumerate(records):
         first = next(k for k, m in enumerate(rec["messages"]) if m["role"] == "assistant")
@@ -124,7 +127,12 @@ def quiver_tools(backend: LocalBackend, dataset: Path, limit: int, max_new_token
         user = next(m["content"] for m in reversed(prompt) if m["role"] == "user")
         tools = [ToolInfo(t["name"], t.get("server", ""), t["name"], t["description"], t["input_schema"])
                  for t in rec["tools"]]
+        if order == "reversed":
+            tools.reverse()
         turn = backend.complete(prompt, tools, tool_choice="auto", max_new_tokens=max_new_tokens)
+        if turn.tool_calls:
+            called += 1
+            first_listed += turn.tool_calls[0].name == tools[0].name
         want = [(c["function"]["name"], json.loads(c["function"]["arguments"])) for c in target.get("tool_calls") or []]
         expected = [{name: {k: [v, user] if k in FREE_TEXT else [v] for k, v in args.items()}} for name, args in want]
         item = ToolCallItem(id=rec["id"], functions=[{"name": t.name, "description": t.description,
@@ -139,8 +147,9 @@ def quiver_tools(backend: LocalBackend, dataset: Path, limit: int, max_new_token
     rows = score_tool_calls(items)
     n = len(rows)
     return {"bench": "host_quiver_tools", "model": backend.name, "adapter": adapter, "constrained": backend.constrained,
-            "tool_choice": "auto", "n": n,
+            "tool_choice": "auto", "tool_order": order, "n": n,
             "tool_choice_accuracy": round(choice_ok / n, 4) if n else None,
+            "first_listed_rate": round(first_listed / called, 4) if called else None,
             "accuracy": round(sum(r.scores.get("ast_accuracy", 0.0) for r in rows) / n, 4) if n else None,
             "valid_rate": round(sum(r.scores.get("valid_calls", 0.0) for r in rows) / n, 4) if n else None,
             "no_call_targets": sum(i.irrelevance for i in items),
@@ -254,6 +263,9 @@ def main() -> None:
                              "irrelevance is skipped there: a forced call is wrong by definition)")
     parser.add_argument("--speed-tokens", type=int, default=48)
     parser.add_argument("--speed-repeats", type=int, default=2)
+    parser.add_argument("--tool-order", default="recorded",
+                        help="comma list for the Quiver records: recorded (the dataset's shuffled order), reversed "
+                             "(the same tools listed in reverse: a position-bias check)")
     parser.add_argument("--skip", default="", help="comma list of parts to skip: bfcl,quiver,speed,overhead")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -279,8 +291,9 @@ def main() -> None:
                 backend = LocalBackend(lm, constrained=mode.startswith("constrained"))
                 choice = "required" if mode.endswith("-required") else "auto"
                 if "quiver" not in skip and choice == "auto":
-                    row = quiver_tools(backend, Path(args.dataset), args.limit, args.max_new_tokens, adapter)
-                    print(json.dumps(row), flush=True)
+                    for order in args.tool_order.split(","):
+                        row = quiver_tools(backend, Path(args.dataset), args.limit, args.max_new_tokens, adapter, order)
+                        print(json.dumps(row), flush=True)
                 if "bfcl" in skip:
                     continue
                 for system in args.system.split(","):

@@ -88,11 +88,41 @@ def parse_output(text: str, dialect: Dialect, known: set[str] | None = None) -> 
 
 # ---------------------------------------------------------------- constrained decoding
 
-def _call_schema(tool: ToolInfo) -> dict[str, Any]:
+def _renamed_refs(node: Any, prefix: str) -> Any:
+    """``node`` with every local ``$ref`` (``#/$defs/X`` or ``#/definitions/X``) pointing at
+    ``#/$defs/{prefix}X``."""
+    if isinstance(node, dict):
+        out = {k: _renamed_refs(v, prefix) for k, v in node.items()}
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            for local in ("#/$defs/", "#/definitions/"):
+                if ref.startswith(local):
+                    out["$ref"] = f"#/$defs/{prefix}{ref[len(local):]}"
+        return out
+    if isinstance(node, list):
+        return [_renamed_refs(v, prefix) for v in node]
+    return node
+
+
+def _hoisted(tools: list[ToolInfo]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Each tool's argument schema, and the definitions they use gathered for the root of the
+    combined schema: a ``$ref`` resolves from the root of the whole grammar's schema, where a
+    tool's own ``$defs`` (pydantic's nested models, e.g. rerank's documents) are not."""
+    schemas, defs = [], {}
+    for i, tool in enumerate(tools):
+        schema = clean_schema(tool.input_schema)
+        local = {**schema.pop("definitions", {}), **schema.pop("$defs", {})} if isinstance(schema, dict) else {}
+        prefix = f"t{i}_"
+        schemas.append(_renamed_refs(schema, prefix))
+        defs.update({f"{prefix}{name}": _renamed_refs(d, prefix) for name, d in local.items()})
+    return schemas, defs
+
+
+def _call_schema(name: str, arguments: dict[str, Any], key: str = "arguments") -> dict[str, Any]:
     return {
         "type": "object",
-        "properties": {"name": {"const": tool.name}, "arguments": clean_schema(tool.input_schema)},
-        "required": ["name", "arguments"],
+        "properties": {"name": {"const": name}, key: arguments},
+        "required": ["name", key],
         "additionalProperties": False,
     }
 
@@ -102,10 +132,13 @@ def structural_tag(tools: list[ToolInfo], dialect: Dialect, tool_choice: str, pa
     ``auto`` = free text until ``<tool_call>``, then schema-valid JSON up to the closing tag."""
     ws = {"max_whitespace_cnt": 2}
     if dialect == "smol":
-        items: dict[str, Any] = {"anyOf": [_call_schema(t) for t in tools]}
-        array = {"type": "array", "items": items, "minItems": 1}
+        schemas, defs = _hoisted(tools)
+        items: dict[str, Any] = {"anyOf": [_call_schema(t.name, a) for t, a in zip(tools, schemas, strict=True)]}
+        array: dict[str, Any] = {"type": "array", "items": items, "minItems": 1}
         if not parallel:
             array["maxItems"] = 1
+        if defs:
+            array["$defs"] = defs
         tag = {"type": "tag", "begin": "<tool_call>", "content": {"type": "json_schema", "json_schema": array, **ws},
                "end": "</tool_call>"}
         if tool_choice == "required":
@@ -125,10 +158,10 @@ def structural_tag(tools: list[ToolInfo], dialect: Dialect, tool_choice: str, pa
         fmt = {"type": "triggered_tags", "triggers": ["<tool_call>"], "tags": tags,
                "at_least_one": tool_choice == "required", "stop_after_first": not parallel}
     else:
-        schema = {"anyOf": [
-            {"type": "object", "properties": {"name": {"const": t.name}, "parameters": clean_schema(t.input_schema)},
-             "required": ["name", "parameters"], "additionalProperties": False}
-            for t in tools
-        ]}
+        schemas, defs = _hoisted(tools)
+        schema: dict[str, Any] = {"anyOf": [_call_schema(t.name, a, "parameters")
+                                            for t, a in zip(tools, schemas, strict=True)]}
+        if defs:
+            schema["$defs"] = defs
         fmt = {"type": "json_schema", "json_schema": schema, **ws}
     return {"type": "structural_tag", "format": copy.deepcopy(fmt)}

@@ -80,3 +80,37 @@ def test_grammar_only_admits_schema_valid_calls(settings):
     assert not accepts("The answer is 3.")
     text, calls, error = parse_output(good, "smol")
     assert error is None and calls[0].name == "add" and calls[0].arguments == {"a": 1, "b": 2.5}
+
+
+def test_grammar_resolves_each_tools_own_definitions(settings):
+    """Tools whose arguments use nested models (``$defs``, as rerank's and fuse's do) compile into one
+    grammar, each ``$ref`` resolved against its own tool's definitions even when two tools name a
+    definition alike; the grammar still enforces the nested schema."""
+    import xgrammar as xgr
+
+    from servers.core.models import causal_lm
+
+    lm = causal_lm(None, settings)
+    doc = {"type": "object", "properties": {"id": {"type": "string"}, "text": {"type": "string"}},
+           "required": ["text"], "additionalProperties": False}
+    rank = {"type": "object", "properties": {"query": {"type": "string"},
+                                             "documents": {"type": "array", "items": {"$ref": "#/$defs/Document"}}},
+            "required": ["query", "documents"], "$defs": {"Document": doc}}
+    other = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"], "additionalProperties": False}
+    pick = {"type": "object", "properties": {"item": {"$ref": "#/definitions/Document"}}, "required": ["item"],
+            "definitions": {"Document": other}}
+    tools = [ToolInfo("rerank", "t", "rerank", "Rank.", rank), ToolInfo("pick", "t", "pick", "Pick.", pick)]
+    info = xgr.TokenizerInfo.from_huggingface(lm.tokenizer, vocab_size=lm.model.config.vocab_size)
+    compiler = xgr.GrammarCompiler(info)
+    for dialect, key, wrap in (("smol", "arguments", "<tool_call>[{}]</tool_call>"), ("json", "parameters", "{}")):
+        grammar = compiler.compile_structural_tag(json.dumps(structural_tag(tools, dialect, "required")))
+
+        def accepts(call: str, grammar=grammar, wrap=wrap) -> bool:  # noqa: ANN001
+            matcher = xgr.GrammarMatcher(grammar, terminate_without_stop_token=True)
+            return matcher.accept_string(wrap.replace("{}", call)) and matcher.is_completed()
+
+        assert accepts(f'{{"name": "rerank", "{key}": {{"query": "q", "documents": [{{"id": "1", "text": "a"}}]}}}}')
+        assert not accepts(f'{{"name": "rerank", "{key}": {{"query": "q", "documents": [{{"id": "1"}}]}}}}')
+        assert not accepts(f'{{"name": "rerank", "{key}": {{"query": "q", "documents": [{{"text": "a", "x": 1}}]}}}}')
+        assert accepts(f'{{"name": "pick", "{key}": {{"item": {{"n": 3}}}}}}')
+        assert not accepts(f'{{"name": "pick", "{key}": {{"item": {{"text": "a"}}}}}}')

@@ -46,20 +46,19 @@ def system_prompt(kbs: list[str] = (), databases: bool = False, descriptions: di
     return with_resources(SYSTEM_PROMPT, block)
 
 
-def ambient_prompt(rng: random.Random, kbs: list[str] = (), *, databases: bool | None = None,
-                   other_kbs: bool = True, descriptions: dict[str, str] | None = None) -> str:
+def ambient_prompt(rng: random.Random, kbs: list[str] = (), *, databases: bool | None = None) -> str:
     """The system prompt as the host writes it where it reaches more than the request needs: the
     knowledge bases ``kbs`` (the ones the call names) plus, half the time, one or two others, and
     the shop database when ``databases`` (None: half the time). What is listed then says nothing
     about which tool is right: the model must read the request (a knowledge base listed does not
     mean "search it"; the database listed does not mean "query it")."""
     listed = list(kbs)
-    if other_kbs and rng.random() < 0.5:
+    if rng.random() < 0.5:
         pool = [k for k in bank.KB_DESCRIPTIONS if k not in listed]
         listed += rng.sample(pool, rng.choice((1, 2)))
         rng.shuffle(listed)
     shop = rng.random() < 0.5 if databases is None else databases
-    return system_prompt(listed, databases=shop, descriptions=descriptions)
+    return system_prompt(listed, databases=shop)
 
 
 def kb_alias(rng: random.Random, kb: str, taken: list[str]) -> str:

@@ -10,6 +10,8 @@ Quiver tools: the first assistant turn of each held-out record of the agent-mode
 (``data/agent_model/examples/test.jsonl``, sources quiver and trace), scored by the eval server's
 tool-call scorer (``score_tool_calls``): tool choice, and tool plus arguments (values equal after
 BFCL normalisation; a ``query``/``question`` argument may also be the user's message verbatim).
+Call probability: P(the reply opens with ``<tool_call>``) on those held-out records, per category, and
+its AUC between records that need a call and records that do not (does the model judge relevance?).
 
 Prints one JSON object per line (figures only; progress on stderr).
 """
@@ -27,7 +29,7 @@ from typing import Any
 
 from bench.common import REPO, SHARED_DATA, log
 from host.backends.base import ToolInfo
-from host.backends.local import LocalBackend
+from host.backends.local import CALL_TAG, LocalBackend
 from host.loop import SYSTEM_PROMPT
 from servers.eval.agents import calls_correct, calls_valid, score_tool_calls, to_json_schema
 from servers.eval.schemas import ToolCallItem
@@ -96,10 +98,23 @@ def bfcl(
         log(f"{category} {i + 1}/{len(records)} constrained={backend.constrained} ok={ok} {turn.raw[:100]!r}")
     n = len(records)
     return {"bench": "host_bfcl", "category": category, "model": backend.name, "adapter": adapter,
-            "constrained": backend.constrained, "tool_choice": tool_choice, "system": system, "heldout": True, "n": n, "accuracy": round(correct / n, 4) if n else None,
+            "constrained": backend.constrained, "call_decision": backend.call_decision, "tool_choice": tool_choice, "system": system, "heldout": True, "n": n, "accuracy": round(correct / n, 4) if n else None,
             "valid_rate": round(valid_n / n, 4) if n else None,
             "seconds_per_record": round(statistics.mean(seconds), 3) if seconds else None,
             "tokens_per_record": round(tokens / n, 1) if n else None}
+
+
+def quiver_records(dataset: Path, limit: int) -> list[dict[str, Any]]:
+    """The first ``limit`` held-out Quiver and trace records, round-robin over their categories (so a
+    small ``limit`` still covers many kinds of request)."""
+    path = dataset / "examples" / "test.jsonl"
+    if not path.is_file():
+        raise SystemExit(f"{path} is missing: build the dataset first (make agent-model-data)")
+    by_category: dict[str, list[dict[str, Any]]] = {}
+    for r in map(json.loads, path.open(encoding="utf-8")):
+        if r["source"] in ("quiver", "trace"):
+            by_category.setdefault(r["category"], []).append(r)
+    return [r for group in itertools.zip_longest(*by_category.values()) for r in group if r is not None][:limit]
 
 
 def quiver_tools(backend: LocalBackend, dataset: Path, limit: int, max_new_tokens: int,
@@ -109,15 +124,7 @@ def quiver_tools(backend: LocalBackend, dataset: Path, limit: int, max_new_token
     ``order="reversed"`` offers each record's tools in reverse order: a model that reads the request
     chooses the same tools; ``first_listed_rate`` (calls that open with the first tool offered)
     shows a position bias (in the recorded, shuffled order the target is first in about a third)."""
-    path = dataset / "examples" / "test.jsonl"
-    if not path.is_file():
-        raise SystemExit(f"{path} is missing: build the dataset first (make agent-model-data)")
-    by_category: dict[str, list[dict[str, Any]]] = {}
-    for r in map(json.loads, path.open(encoding="utf-8")):
-        if r["source"] in ("quiver", "trace"):
-            by_category.setdefault(r["category"], []).append(r)
-    # round-robin over categories, so a --limit run still covers many kinds of request
-    records = [r for group in itertools.zip_longest(*by_category.values()) for r in group if r is not None][:limit]
+    records = quiver_records(dataset, limit)
     items: list[ToolCallItem] = []
     choice_ok = called = first_listed = 0
     per_category: dict[str, list[int]] = {}
@@ -147,6 +154,7 @@ def quiver_tools(backend: LocalBackend, dataset: Path, limit: int, max_new_token
     rows = score_tool_calls(items)
     n = len(rows)
     return {"bench": "host_quiver_tools", "model": backend.name, "adapter": adapter, "constrained": backend.constrained,
+            "call_decision": backend.call_decision,
             "tool_choice": "auto", "tool_order": order, "n": n,
             "tool_choice_accuracy": round(choice_ok / n, 4) if n else None,
             "first_listed_rate": round(first_listed / called, 4) if called else None,
@@ -154,6 +162,61 @@ def quiver_tools(backend: LocalBackend, dataset: Path, limit: int, max_new_token
             "valid_rate": round(sum(r.scores.get("valid_calls", 0.0) for r in rows) / n, 4) if n else None,
             "no_call_targets": sum(i.irrelevance for i in items),
             "tool_choice_by_category": {k: round(sum(v) / len(v), 3) for k, v in sorted(per_category.items())}}
+
+
+def p_call(backend: LocalBackend, messages: list[dict[str, Any]], tools: list[ToolInfo]) -> float:
+    """The probability that the model's reply opens with a tool call (the call tag teacher-forced after the
+    host's prompt): the model's own call / no-call decision, before any grammar or sampling."""
+    return backend.decoder.continuation_probability(backend.prompt(messages, tools), CALL_TAG)
+
+
+def auc(positive: list[float], negative: list[float]) -> float | None:
+    """P(a random should-call record scores above a random should-not one); 0.5 = no discrimination."""
+    if not positive or not negative:
+        return None
+    wins = sum((p > n) + 0.5 * (p == n) for p in positive for n in negative)
+    return round(wins / (len(positive) * len(negative)), 4)
+
+
+def call_probability(backend: LocalBackend, data: Path, dataset: Path, categories: list[str], limit: int,
+                     system: str = "host", adapter: str = "none") -> dict[str, Any]:
+    """Does the model call when it should and not otherwise? P(call) on held-out BFCL records per category
+    and on the held-out Quiver records, and the AUC between records that need a call and records that
+    do not (irrelevance, Quiver no-tool). A forward pass per record, no generation: a sharper figure than
+    accuracy on a few records, and the one a decision threshold would need (an AUC near 0.5 means no
+    threshold on P(call) can separate them)."""
+    if backend.dialect not in ("smol", "hermes"):
+        raise SystemExit(f"call probability needs a tagged tool-call dialect (smol, hermes), not {backend.dialect}")
+    by_category: dict[str, list[float]] = {}
+    split: dict[str, tuple[list[float], list[float]]] = {"bfcl": ([], []), "quiver": ([], [])}
+    for category in categories:
+        by_id = {r["id"]: r for r in map(json.loads, (data / f"{category}.jsonl").open())}
+        for rec in [by_id[i] for i in heldout_ids(category) if i in by_id][:limit]:
+            messages = [{"role": "system", "content": SYSTEMS[system]}, *rec["question"][0]]
+            p = p_call(backend, messages, record_tools(rec))
+            by_category.setdefault(category, []).append(p)
+            split["bfcl"][category.startswith("irrelevance")].append(p)
+        log(f"call probability {category}: {statistics.mean(by_category.get(category) or [0]):.3f}")
+    taken = {True: 0, False: 0}
+    for rec in quiver_records(dataset, 10**9):  # up to ``limit`` records that need a call and ``limit`` that do not
+        first = next(k for k, m in enumerate(rec["messages"]) if m["role"] == "assistant")
+        should = bool(rec["messages"][first].get("tool_calls"))
+        if taken[should] >= limit:
+            continue
+        taken[should] += 1
+        tools = [ToolInfo(t["name"], t.get("server", ""), t["name"], t["description"], t["input_schema"])
+                 for t in rec["tools"]]
+        p = p_call(backend, rec["messages"][:first], tools)
+        by_category.setdefault(f"quiver/{'call' if should else 'no_call'}", []).append(p)
+        split["quiver"][not should].append(p)
+    return {"bench": "host_call_probability", "model": backend.name, "adapter": adapter, "system": system,
+            "heldout": True, "n": sum(map(len, by_category.values())),
+            "mean_p_call": {k: round(statistics.mean(v), 4) for k, v in sorted(by_category.items())},
+            "n_by_category": {k: len(v) for k, v in sorted(by_category.items())},
+            "auc_bfcl": auc(*split["bfcl"]), "auc_quiver": auc(*split["quiver"]),
+            # the host's default decision (call when P(call) >= 0.5) on these records: right call / no-call share
+            "decision_accuracy": {k: round((sum(p >= 0.5 for p in pos) + sum(p < 0.5 for p in neg))
+                                           / max(1, len(pos) + len(neg)), 4) for k, (pos, neg) in split.items()}}
 
 
 def speed(backend: LocalBackend, new_tokens: int, repeats: int, adapter: str = "none") -> dict[str, Any]:
@@ -257,16 +320,21 @@ def main() -> None:
     parser.add_argument("--adapter", default="none",
                         help="comma list of models.adapter values to compare: none, agent (the shipped one), a folder")
     parser.add_argument("--system", default="host", help="comma list of system prompts: host (the host's), bench")
+    parser.add_argument("--call-limit", type=int, default=20,
+                        help="held-out records per category for P(call) (a forward pass each; Quiver: this many "
+                             "records that need a call and this many that do not)")
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--settings", default="constrained",
-                        help="comma list of constrained, free, constrained-required (tool_choice=required; "
+                        help="comma list of constrained, constrained-greedy (call when the tag is the most likely first "
+                             "token, not when P(call) >= 0.5), free, constrained-required (tool_choice=required; "
                              "irrelevance is skipped there: a forced call is wrong by definition)")
     parser.add_argument("--speed-tokens", type=int, default=48)
     parser.add_argument("--speed-repeats", type=int, default=2)
     parser.add_argument("--tool-order", default="recorded",
                         help="comma list for the Quiver records: recorded (the dataset's shuffled order), reversed "
                              "(the same tools listed in reverse: a position-bias check)")
-    parser.add_argument("--skip", default="", help="comma list of parts to skip: bfcl,quiver,speed,overhead")
+    parser.add_argument("--skip", default="", help="comma list of parts to skip: bfcl,quiver,speed,overhead,calls "
+                                                   "(calls: P(call) per category and its AUC)")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
 
@@ -287,8 +355,13 @@ def main() -> None:
                 row = speed(LocalBackend(lm), args.speed_tokens, args.speed_repeats, adapter)
                 speeds[adapter] = row["host_tok_s"]
                 print(json.dumps(row), flush=True)
+            if "calls" not in skip:
+                row = call_probability(LocalBackend(lm), Path(args.data), Path(args.dataset),
+                                       args.categories.split(","), args.call_limit, args.system.split(",")[0], adapter)
+                print(json.dumps(row), flush=True)
             for mode in args.settings.split(","):
-                backend = LocalBackend(lm, constrained=mode.startswith("constrained"))
+                backend = LocalBackend(lm, constrained=mode.startswith("constrained"),
+                                       call_decision="greedy" if mode.endswith("-greedy") else "probability")
                 choice = "required" if mode.endswith("-required") else "auto"
                 if "quiver" not in skip and choice == "auto":
                     for order in args.tool_order.split(","):

@@ -62,6 +62,7 @@ class ModelTurn:
     seconds: float = 0.0
     ttft_s: float | None = None
     constrained: bool = False
+    p_call: float | None = None  # the model's probability of opening a tool call, when the backend decided by it
 
     def message(self) -> dict[str, Any]:
         msg: dict[str, Any] = {"role": "assistant", "content": self.text or None}

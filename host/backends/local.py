@@ -6,18 +6,23 @@ loop (:mod:`servers.core.decoding`); ``bench/host.py`` compares its speed with `
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 
 from host.backends.base import ModelTurn, TokenCallback, ToolChoice, ToolInfo
 from host.backends.formats import Dialect, detect_dialect, parse_output, render_messages, structural_tag
 from servers.core.decoding import decoder_for
 
+CALL_TAG = "<tool_call>"  # how a call opens in the smol and hermes dialects
+CallDecision = Literal["probability", "greedy"]
+
 
 class LocalBackend:
     """Chat completions with a causal LM loaded by ``servers.core.models.causal_lm``."""
 
-    def __init__(self, lm: Any, *, constrained: bool = True, dialect: Dialect | None = None) -> None:
+    def __init__(self, lm: Any, *, constrained: bool = True, dialect: Dialect | None = None,
+                 call_decision: CallDecision = "probability") -> None:
         self.lm = lm
+        self.call_decision = call_decision
         self.decoder = decoder_for(lm)
         self.tokenizer = lm.tokenizer
         self.name = lm.name
@@ -48,8 +53,17 @@ class LocalBackend:
     ) -> ModelTurn:
         """One assistant turn; ``response_format`` (an xgrammar structural tag) constrains a
         turn without tools, e.g. to answers that quote a retrieved sentence."""
+        start = time.perf_counter()
         offered = tools if tool_choice != "none" else []
         prompt = self.prompt(messages, offered)
+        p_call = None
+        if self.decides_by_probability(offered, tool_choice, response_format):
+            # call or answer by the model's total probability of each branch, not by its single most likely
+            # first token (an answer's probability is spread over many first tokens, a call's is one tag)
+            p_call = self.decoder.continuation_probability(prompt, CALL_TAG)
+            if p_call < 0.5:
+                return self._answer(prompt, max_new_tokens, temperature, on_token, p_call, start)
+            tool_choice = "required"
         grammar = None
         if response_format is not None and not offered:
             grammar = self.decoder.compile(response_format)
@@ -57,7 +71,6 @@ class LocalBackend:
         elif self.constrained and offered:
             grammar = self.decoder.compile(structural_tag(offered, self.dialect, tool_choice, self.parallel_calls))
         stop = ("</tool_call>",) if self.dialect == "smol" and offered and grammar is None else ()
-        start = time.perf_counter()
         out = self.decoder.decode(
             prompt, grammar=grammar, max_new_tokens=max_new_tokens, temperature=temperature, on_token=on_token,
             stop=stop, stop_when_complete=tool_choice == "required", repetition_penalty=self.repetition_penalty,
@@ -71,4 +84,21 @@ class LocalBackend:
         return ModelTurn(
             text=free, tool_calls=calls, raw=raw, parse_error=error, prompt_tokens=out.prompt_tokens,
             completion_tokens=out.new_tokens, seconds=seconds, ttft_s=out.ttft_s, constrained=grammar is not None,
+            p_call=p_call,
         )
+
+    def decides_by_probability(self, offered: list[ToolInfo], tool_choice: ToolChoice,
+                               response_format: dict[str, Any] | None) -> bool:
+        """``auto`` with tools, constrained, in a dialect whose calls open with a tag: the decision to call
+        is taken on P(call) >= 0.5, then the call (or the answer) is decoded alone."""
+        return (self.call_decision == "probability" and self.constrained and bool(offered) and tool_choice == "auto"
+                and response_format is None and self.dialect in ("smol", "hermes"))
+
+    def _answer(self, prompt: str, max_new_tokens: int, temperature: float, on_token: TokenCallback | None,
+                p_call: float, start: float) -> ModelTurn:
+        """The plain-text branch: free decoding that stops before any call tag."""
+        out = self.decoder.decode(prompt, max_new_tokens=max_new_tokens, temperature=temperature, on_token=on_token,
+                                  stop=(CALL_TAG,), repetition_penalty=self.repetition_penalty)
+        text = out.texts[0].split(CALL_TAG, 1)[0].strip()
+        return ModelTurn(text=text, raw=out.texts[0], prompt_tokens=out.prompt_tokens, completion_tokens=out.new_tokens,
+                         seconds=time.perf_counter() - start, ttft_s=out.ttft_s, constrained=True, p_call=p_call)

@@ -107,6 +107,25 @@ class Decoder:
                 self._grammars.popitem(last=False)
             return compiled
 
+    def continuation_probability(self, prompt: str, continuation: str) -> float:
+        """P(``continuation`` comes next after ``prompt``), its tokens teacher-forced in one forward pass
+        (e.g. how likely the model is to open a tool call: ``continuation="<tool_call>"``)."""
+        import torch
+
+        tok = self.tokenizer
+        head = tok(prompt, add_special_tokens=False)["input_ids"]  # tokenized apart, as decode() continues a prompt
+        tail = tok(continuation, add_special_tokens=False)["input_ids"]
+        if not head or not tail:
+            raise InvalidInput("continuation_probability needs a prompt and a non-empty continuation")
+        context = self.context_tokens()
+        if context and len(head) + len(tail) > context:
+            raise _too_long(f"{len(head) + len(tail):,} tokens", context, 0)
+        ids = torch.tensor([head + tail], device=self.lm.device)
+        with self._lock, torch.inference_mode():
+            logits = self.model(input_ids=ids).logits[0, len(head) - 1:-1].float()
+        logp = torch.log_softmax(logits, dim=-1)
+        return float(torch.exp(sum(logp[i, t] for i, t in enumerate(tail))))
+
     def decode(
         self,
         prompt: str,

@@ -239,6 +239,11 @@ class HostSettings(Section):
     )
     servers: str | None = Field(default=None, description="mcpServers JSON or TOML file; default: Quiver's own servers")
     dialect: Literal["smol", "hermes", "json"] | None = Field(default=None, description="local tool-call format; default: from the chat template")
+    call_decision: Literal["probability", "greedy"] = Field(
+        default="probability",
+        description="local model, auto, constrained: call a tool when the model's probability of opening a call "
+        "is at least 0.5 (probability), or when the call tag is its single most likely first token (greedy)",
+    )
     temperature: float = Field(default=0.0, ge=0)
     auto_approve: list[str] = Field(default_factory=lambda: ["*"], description="tool-name globs run without asking")
     transcripts: bool = Field(default=True, description="save each run as JSONL under DATA_DIR/transcripts")

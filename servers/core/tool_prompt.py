@@ -28,13 +28,20 @@ Use only the tools listed and give every required argument. Tool results come ba
 reply in plain text without a tool call."""
 
 
-def clean_schema(schema: Any) -> Any:
-    """A copy without ``title`` keys (noise for a model, and tokens)."""
+def clean_schema(schema: Any, drop: tuple[str, ...] = ("title",)) -> Any:
+    """A copy without ``title`` keys (noise for a model, and tokens), or whichever string-valued
+    keywords ``drop`` names; a property called so stays (its value is a schema, not a string)."""
     if isinstance(schema, dict):
-        return {k: clean_schema(v) for k, v in schema.items() if not (k == "title" and isinstance(v, str))}
+        return {k: clean_schema(v, drop) for k, v in schema.items() if not (k in drop and isinstance(v, str))}
     if isinstance(schema, list):
-        return [clean_schema(v) for v in schema]
+        return [clean_schema(v, drop) for v in schema]
     return schema
+
+
+def prompt_schema(schema: Any) -> Any:
+    """The schema as the smol prompt lists it: no ``title`` nor ``pattern`` (the grammar enforces a
+    pattern; a small model reading the regex only copies it)."""
+    return clean_schema(schema, ("title", "pattern"))
 
 
 def tool_json(tool: dict[str, Any]) -> dict[str, Any]:
@@ -43,7 +50,7 @@ def tool_json(tool: dict[str, Any]) -> dict[str, Any]:
     spec = tool.get("function", tool) if isinstance(tool, dict) else {}
     params = spec.get("parameters", spec.get("input_schema", {"type": "object", "properties": {}}))
     return {"name": spec.get("name", ""), "description": spec.get("description", "") or "",
-            "parameters": clean_schema(params)}
+            "parameters": prompt_schema(params)}
 
 
 def call_arguments(call: dict[str, Any]) -> Any:

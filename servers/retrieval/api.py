@@ -29,9 +29,12 @@ from servers.retrieval.results import (
     SearchResult,
 )
 from servers.retrieval.search import Searcher
-from servers.retrieval.store import KnowledgeBaseInfo, get_store
+from servers.retrieval.store import NAME_RE, KnowledgeBaseInfo, get_store
 
-KbName = Annotated[str, Field(description="knowledge base name (letters, digits, underscores; starts with a letter)")]
+# The pattern is published in the schema (clients and constrained decoding see which names can exist)
+# but not enforced by pydantic: store.validate_kb_name rejects a bad name with a message that says how to fix it.
+KbName = Annotated[str, Field(description="knowledge base name (letters, digits, underscores; starts with a letter)",
+                              json_schema_extra={"pattern": NAME_RE.pattern})]
 FILTER_HELP = (
     "optional conditions, all ANDed: sources [exact], source_prefix, doc_ids, tags_any, tags_all, "
     "created_after/created_before (document date), updated_after/updated_before (ingest time) as ISO dates "

@@ -114,3 +114,46 @@ def test_grammar_resolves_each_tools_own_definitions(settings):
         assert not accepts(f'{{"name": "rerank", "{key}": {{"query": "q", "documents": [{{"text": "a", "x": 1}}]}}}}')
         assert accepts(f'{{"name": "pick", "{key}": {{"item": {{"n": 3}}}}}}')
         assert not accepts(f'{{"name": "pick", "{key}": {{"item": {{"text": "a"}}}}}}')
+
+
+def test_grammar_keeps_knowledge_base_names_to_names_that_can_exist(settings):
+    """The retrieval server publishes the knowledge-base name pattern in its tool schemas (not only in
+    the description), so constrained decoding cannot put a sentence where a name goes: the shipped
+    SmolLM2 used to copy the argument's description into ``kb`` ("knowledge base name (letters, ...")."""
+    import asyncio
+
+    import xgrammar as xgr
+    from mcp import Client
+
+    from servers.core.models import causal_lm
+    from servers.retrieval.server import build_server
+
+    async def listed() -> dict:
+        async with Client(build_server(settings)) as client:
+            return {t.name: t.input_schema for t in (await client.list_tools()).tools}
+
+    schemas = asyncio.run(listed())
+    named = {tool: s["properties"][arg] for tool, s in schemas.items() for arg in ("kb", "name")
+             if arg in s.get("properties", {}) and "knowledge base name" in s["properties"][arg].get("description", "")}
+    assert {"kb_search", "kb_context", "kb_create"} <= set(named)
+    assert all(p.get("pattern") == "^[A-Za-z][A-Za-z0-9_]{0,62}$" for p in named.values()), named
+
+    lm = causal_lm(None, settings)
+    info = xgr.TokenizerInfo.from_huggingface(lm.tokenizer, vocab_size=lm.model.config.vocab_size)
+    tools = [ToolInfo("kb_search", "retrieval", "kb_search", "Search.", schemas["kb_search"])]
+    grammar = xgr.GrammarCompiler(info).compile_structural_tag(json.dumps(structural_tag(tools, "smol", "required")))
+
+    def accepts(kb: str) -> bool:
+        matcher = xgr.GrammarMatcher(grammar, terminate_without_stop_token=True)
+        call = json.dumps([{"name": "kb_search", "arguments": {"kb": kb, "query": "vacation days"}}])
+        return matcher.accept_string(f"<tool_call>{call}</tool_call>") and matcher.is_completed()
+
+    assert accepts("quiver_docs") and accepts("handbook2")
+    assert not accepts("knowledge base name (letters, digits, underscores; starts with a letter)")
+    assert not accepts("2024_notes") and not accepts("a" * 64)
+
+    # the small model's prompt lists the argument without the regex (the grammar enforces it)
+    from servers.core.tool_prompt import smol_messages
+
+    system = smol_messages([{"role": "user", "content": "q"}], [tools[0].openai_tool()])[0]["content"]
+    assert '"kb": {' in system and "A-Za-z0-9_" not in system

@@ -1,0 +1,65 @@
+"""bench/host.py's call-probability figures: the AUC arithmetic, and P(call) read from the real model:
+the shipped tool-calling adapter opens a call for a request its tool answers, the plain base model does not."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from host.backends.base import ToolInfo
+from servers.core.models import SHIPPED_ADAPTERS
+from tests.host.helpers import REPO
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_host", REPO / "bench" / "host.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def test_auc_counts_pairs_ordered_right_and_ties_as_half():
+    auc = _bench().auc
+    assert auc([0.9, 0.8], [0.1, 0.2]) == 1.0
+    assert auc([0.1], [0.9]) == 0.0
+    assert auc([0.5, 0.9], [0.5]) == 0.75
+    assert auc([], [0.3]) is None
+
+
+@pytest.mark.skipif(not (SHIPPED_ADAPTERS["agent"][0] / "adapter_config.json").is_file(),
+                    reason="needs the trained adapter servers/core/adapters/agent-smollm2 (make agent-model)")
+def test_p_call_reads_the_models_own_decision(settings):
+    from host.backends.local import LocalBackend
+    from servers.core.models import causal_lm
+
+    bench = _bench()
+    weather = ToolInfo("get_weather", "t", "get_weather", "Current weather for a city.", {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
+    messages = [{"role": "system", "content": bench.SYSTEM}, {"role": "user", "content": "What is the weather in Paris?"}]
+    tuned = bench.p_call(LocalBackend(causal_lm(None, settings, adapter="agent")), messages, [weather])
+    plain = bench.p_call(LocalBackend(causal_lm(None, settings, adapter="none")), messages, [weather])
+    assert 0.0 <= plain < 0.05 < 0.5 < tuned <= 1.0, (plain, tuned)
+
+
+@pytest.mark.skipif(not (SHIPPED_ADAPTERS["agent"][0] / "adapter_config.json").is_file(),
+                    reason="needs the trained adapter servers/core/adapters/agent-smollm2 (make agent-model)")
+def test_auto_calls_when_the_model_more_likely_calls_than_answers(settings):
+    """The local backend's default decision in ``auto``: a call when P(call) >= 0.5 (then a schema-valid call
+    the model writes), else a plain answer with no call tag; ``greedy`` leaves it to the first token."""
+    from host.backends.local import LocalBackend
+    from servers.core.models import causal_lm
+
+    bench = _bench()
+    weather = ToolInfo("get_weather", "t", "get_weather", "Current weather for a city.", {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
+    messages = [{"role": "system", "content": bench.SYSTEM}, {"role": "user", "content": "What is the weather in Paris?"}]
+    tuned = causal_lm(None, settings, adapter="agent")
+    turn = LocalBackend(tuned).complete(messages, [weather], max_new_tokens=40)
+    assert turn.p_call is not None and turn.p_call >= 0.5
+    assert [c.name for c in turn.tool_calls] == ["get_weather"] and "paris" in str(turn.tool_calls[0].arguments).lower()
+    plain = LocalBackend(causal_lm(None, settings, adapter="none")).complete(messages, [weather], max_new_tokens=24)
+    assert plain.p_call is not None and plain.p_call < 0.5
+    assert not plain.tool_calls and plain.text and "<tool_call>" not in plain.text
+    greedy = LocalBackend(tuned, call_decision="greedy").complete(messages, [weather], max_new_tokens=40)
+    assert greedy.p_call is None

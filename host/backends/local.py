@@ -96,9 +96,10 @@ class LocalBackend:
 
     def _answer(self, prompt: str, max_new_tokens: int, temperature: float, on_token: TokenCallback | None,
                 p_call: float, start: float) -> ModelTurn:
-        """The plain-text branch: free decoding that stops before any call tag."""
+        """The plain-text branch: free decoding that may not open with the call tag and stops before any."""
+        tag = self.tokenizer(CALL_TAG, add_special_tokens=False)["input_ids"][:1]
         out = self.decoder.decode(prompt, max_new_tokens=max_new_tokens, temperature=temperature, on_token=on_token,
-                                  stop=(CALL_TAG,), repetition_penalty=self.repetition_penalty)
+                                  stop=(CALL_TAG,), repetition_penalty=self.repetition_penalty, ban_first=tag)
         text = out.texts[0].split(CALL_TAG, 1)[0].strip()
         return ModelTurn(text=text, raw=out.texts[0], prompt_tokens=out.prompt_tokens, completion_tokens=out.new_tokens,
                          seconds=time.perf_counter() - start, ttft_s=out.ttft_s, constrained=True, p_call=p_call)

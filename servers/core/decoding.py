@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from servers.core.errors import InvalidInput, TooLarge
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from servers.core.models import LoadedLM
 
@@ -139,13 +139,15 @@ class Decoder:
         stop_when_complete: bool = False,
         repetition_penalty: float = 1.0,
         on_token: Callable[[str], None] | None = None,
+        ban_first: Sequence[int] = (),
     ) -> Decoded:
         """Generate up to ``max_new_tokens`` after ``prompt``: greedy at temperature 0, else sampled
         (seeded when ``seed`` is given); ``n`` samples at once. A sample ends at an end-of-turn token
         or once its text contains a ``stop`` string. With a ``grammar`` (from :meth:`compile`; one
         sample only) every token is masked to what the grammar allows, and ``stop_when_complete``
         ends as soon as it is matched. ``repetition_penalty`` applies to unconstrained tokens;
-        ``on_token`` receives the text as it grows (one sample only)."""
+        ``on_token`` receives the text as it grows (one sample only); ``ban_first``: token ids the first
+        token may not be (an answer that must not open with a tool-call tag)."""
         import torch
 
         if n < 1 or max_new_tokens < 1:
@@ -177,10 +179,12 @@ class Decoder:
         start = time.perf_counter()
         past = None
         with self._lock, torch.inference_mode():
-            for _ in range(max_new_tokens):
+            for step in range(max_new_tokens):
                 out = self.model(input_ids=ids, use_cache=True, **{self._cache_arg: past})
                 past = getattr(out, self._cache_arg)
                 logits = out.logits[:, -1, :].float()
+                if step == 0 and ban_first:
+                    logits[:, list(ban_first)] = float("-inf")
                 if matcher is None and seen is not None and repetition_penalty != 1.0:
                     penalized = torch.where(logits > 0, logits / repetition_penalty, logits * repetition_penalty)
                     logits = torch.where(seen, penalized, logits)

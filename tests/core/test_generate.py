@@ -106,6 +106,26 @@ def test_prompt_past_the_context_and_unexpressible_grammar(tiny_llama: Path, tmp
         assert len(out.texts) == 1
 
 
+def test_banned_first_token_and_continuation_probability(tiny_llama: Path, tmp_path: Path) -> None:
+    """``ban_first`` keeps the first token off the banned ids (and only the first); the probability of a
+    continuation is the product of its teacher-forced token probabilities, and agrees with greedy decoding."""
+    from servers.core.decoding import decoder_for
+
+    models.clear_cache()
+    decoder = decoder_for(models.causal_lm(str(tiny_llama), make_settings(tmp_path)))
+    tok = decoder.tokenizer
+    greedy = decoder.decode("the cat", max_new_tokens=3)
+    first = tok(greedy.texts[0], add_special_tokens=False)["input_ids"][0]
+    banned = decoder.decode("the cat", max_new_tokens=3, ban_first=[first])
+    assert tok(banned.texts[0], add_special_tokens=False)["input_ids"][0] != first
+    p_greedy = decoder.continuation_probability("the cat", tok.decode([first]))
+    second = tok(banned.texts[0], add_special_tokens=False)["input_ids"][0]
+    p_other = decoder.continuation_probability("the cat", tok.decode([second]))
+    assert 0.0 < p_other <= p_greedy <= 1.0
+    with pytest.raises(InvalidInput, match="non-empty continuation"):
+        decoder.continuation_probability("the cat", "")
+
+
 def test_truncate_at_stop() -> None:
     assert generate.truncate_at_stop("a. b\nc", [".", "\n"]) == "a"
     assert generate.truncate_at_stop("abc", ["x", ""]) == "abc"

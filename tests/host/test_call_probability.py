@@ -63,3 +63,9 @@ def test_auto_calls_when_the_model_more_likely_calls_than_answers(settings):
     assert not plain.tool_calls and plain.text and "<tool_call>" not in plain.text
     greedy = LocalBackend(tuned, call_decision="greedy").complete(messages, [weather], max_new_tokens=40)
     assert greedy.p_call is None
+    # a request the tool cannot serve: the adapter leans to the call tag as its likeliest first token
+    # (P 0.36 for the shipped run 4) but the answer branch is likelier; the answer may not open with the tag
+    haiku = [messages[0], {"role": "user", "content": "Write a haiku about autumn."}]
+    answer = LocalBackend(tuned).complete(haiku, [weather], max_new_tokens=24)
+    assert answer.p_call is not None and answer.p_call < 0.5
+    assert not answer.tool_calls and answer.text.strip() and "<tool_call>" not in answer.raw

@@ -29,7 +29,7 @@ from typing import Any
 
 from bench.common import REPO, SHARED_DATA, log
 from host.backends.base import ToolInfo
-from host.backends.local import CALL_TAG, LocalBackend
+from host.backends.local import CALL_TAG, CALL_THRESHOLD, LocalBackend
 from host.loop import SYSTEM_PROMPT
 from servers.eval.agents import calls_correct, calls_valid, score_tool_calls, to_json_schema
 from servers.eval.schemas import ToolCallItem
@@ -47,6 +47,12 @@ def heldout_ids(category: str) -> list[str]:
     if category not in ids:
         raise SystemExit(f"no held-out ids for category {category!r} in {HELDOUT_IDS}; known: {sorted(ids)}")
     return list(ids[category])
+
+
+def heldout_records(data: Path, category: str, limit: int) -> list[dict[str, Any]]:
+    """The first ``limit`` held-out BFCL records of ``category``."""
+    by_id = {r["id"]: r for r in map(json.loads, (data / f"{category}.jsonl").open())}
+    return [by_id[i] for i in heldout_ids(category) if i in by_id][:limit]
 
 
 # ---------------------------------------------------------------- BFCL → JSON Schema
@@ -75,9 +81,7 @@ def bfcl(
     system: str = "bench", adapter: str = "none",
 ) -> dict[str, Any]:
     """The held-out records of ``category`` only (the first ``limit`` of them)."""
-    keep = heldout_ids(category)
-    by_id = {r["id"]: r for r in map(json.loads, (data / f"{category}.jsonl").open())}
-    records = [by_id[i] for i in keep if i in by_id][:limit]
+    records = heldout_records(data, category, limit)
     answers_path = data / "possible_answer" / f"{category}.jsonl"
     answers = {json.loads(x)["id"]: json.loads(x)["ground_truth"] for x in answers_path.open()} if answers_path.exists() else {}
     irrelevance = category.startswith("irrelevance")
@@ -117,6 +121,12 @@ def quiver_records(dataset: Path, limit: int) -> list[dict[str, Any]]:
     return [r for group in itertools.zip_longest(*by_category.values()) for r in group if r is not None][:limit]
 
 
+def offered_tools(record: dict[str, Any]) -> list[ToolInfo]:
+    """The tools a dataset record offered (the small-model view it was built with)."""
+    return [ToolInfo(t["name"], t.get("server", ""), t["name"], t["description"], t["input_schema"])
+            for t in record["tools"]]
+
+
 def quiver_tools(backend: LocalBackend, dataset: Path, limit: int, max_new_tokens: int,
                  adapter: str = "none", order: str = "recorded") -> dict[str, Any]:
     """Tool choice and arguments on the agent-model dataset's held-out Quiver records (first assistant
@@ -132,8 +142,7 @@ def quiver_tools(backend: LocalBackend, dataset: Path, limit: int, max_new_token
         first = next(k for k, m in enumerate(rec["messages"]) if m["role"] == "assistant")
         prompt, target = rec["messages"][:first], rec["messages"][first]
         user = next(m["content"] for m in reversed(prompt) if m["role"] == "user")
-        tools = [ToolInfo(t["name"], t.get("server", ""), t["name"], t["description"], t["input_schema"])
-                 for t in rec["tools"]]
+        tools = offered_tools(rec)
         if order == "reversed":
             tools.reverse()
         turn = backend.complete(prompt, tools, tool_choice="auto", max_new_tokens=max_new_tokens)
@@ -190,8 +199,7 @@ def call_probability(backend: LocalBackend, data: Path, dataset: Path, categorie
     by_category: dict[str, list[float]] = {}
     split: dict[str, tuple[list[float], list[float]]] = {"bfcl": ([], []), "quiver": ([], [])}
     for category in categories:
-        by_id = {r["id"]: r for r in map(json.loads, (data / f"{category}.jsonl").open())}
-        for rec in [by_id[i] for i in heldout_ids(category) if i in by_id][:limit]:
+        for rec in heldout_records(data, category, limit):
             messages = [{"role": "system", "content": SYSTEMS[system]}, *rec["question"][0]]
             p = p_call(backend, messages, record_tools(rec))
             by_category.setdefault(category, []).append(p)
@@ -204,8 +212,7 @@ def call_probability(backend: LocalBackend, data: Path, dataset: Path, categorie
         if taken[should] >= limit:
             continue
         taken[should] += 1
-        tools = [ToolInfo(t["name"], t.get("server", ""), t["name"], t["description"], t["input_schema"])
-                 for t in rec["tools"]]
+        tools = offered_tools(rec)
         p = p_call(backend, rec["messages"][:first], tools)
         by_category.setdefault(f"quiver/{'call' if should else 'no_call'}", []).append(p)
         split["quiver"][not should].append(p)
@@ -214,8 +221,8 @@ def call_probability(backend: LocalBackend, data: Path, dataset: Path, categorie
             "mean_p_call": {k: round(statistics.mean(v), 4) for k, v in sorted(by_category.items())},
             "n_by_category": {k: len(v) for k, v in sorted(by_category.items())},
             "auc_bfcl": auc(*split["bfcl"]), "auc_quiver": auc(*split["quiver"]),
-            # the host's default decision (call when P(call) >= 0.5) on these records: right call / no-call share
-            "decision_accuracy": {k: round((sum(p >= 0.5 for p in pos) + sum(p < 0.5 for p in neg))
+            # the host's default decision (call when P(call) >= CALL_THRESHOLD) here: right call / no-call share
+            "decision_accuracy": {k: round((sum(p >= CALL_THRESHOLD for p in pos) + sum(p < CALL_THRESHOLD for p in neg))
                                            / max(1, len(pos) + len(neg)), 4) for k, (pos, neg) in split.items()}}
 
 

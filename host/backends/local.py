@@ -13,6 +13,7 @@ from host.backends.formats import Dialect, detect_dialect, parse_output, render_
 from servers.core.decoding import decoder_for
 
 CALL_TAG = "<tool_call>"  # how a call opens in the smol and hermes dialects
+CALL_THRESHOLD = 0.5  # call when the model is likelier to call than to answer
 CallDecision = Literal["probability", "greedy"]
 
 
@@ -61,7 +62,7 @@ class LocalBackend:
             # call or answer by the model's total probability of each branch, not by its single most likely
             # first token (an answer's probability is spread over many first tokens, a call's is one tag)
             p_call = self.decoder.continuation_probability(prompt, CALL_TAG)
-            if p_call < 0.5:
+            if p_call < CALL_THRESHOLD:
                 return self._answer(prompt, max_new_tokens, temperature, on_token, p_call, start)
             tool_choice = "required"
         grammar = None

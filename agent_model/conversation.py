@@ -65,6 +65,12 @@ def tool_dict(tool: ToolInfo) -> dict[str, Any]:
             "input_schema": tool.input_schema}
 
 
+def record_tools(record: dict[str, Any]) -> list[ToolInfo]:
+    """The tools a dataset record offered (the inverse of :func:`tool_dict`)."""
+    return [ToolInfo(t["name"], t.get("server", ""), t["name"], t["description"], t["input_schema"])
+            for t in record["tools"]]
+
+
 class Builder:
     """Appends turns in the shape the host's loop gives them (``ModelTurn.message()``, tool messages)."""
 

@@ -14,6 +14,8 @@
    **ship**: ``adapter_model.safetensors`` in bf16 and ``adapter_config.json`` naming the shipped
    base (``smollm2``) in ``servers/core/adapters/agent-smollm2/``, with ``training.json`` (the
    config, selection, data hash, job, steps, wall time, losses).
+5. **Calibrate** the call threshold (``agent_model.calibrate``) on training-split records the selection
+   left out: ``calibration.json`` beside the weights, read by the host's local backend.
 
 Prints one JSON object (the training record) on stdout; progress on stderr.
 """
@@ -162,6 +164,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         record["selection"] = selection
         if not args.no_ship:
             record["shipped"] = ship(Path(record.pop("export_path")), args.ship_to, config, record)
+            record["calibration"] = _calibrate(args, config)
         return record
     selected = work / "selected.jsonl"
     _write_jsonl(selected, rows)
@@ -192,7 +195,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                           "content_hash": prepared.content_hash, "seconds": round(prepare_s, 1)}
     if not args.no_ship:
         record["shipped"] = ship(Path(record.pop("export_path")), args.ship_to, config, record)
+        record["calibration"] = _calibrate(args, config)
     return record
+
+
+def _calibrate(args: argparse.Namespace, config: dict[str, Any]) -> dict[str, Any]:
+    """The shipped adapter's call threshold, chosen on training records it did not train on (calibration.json)."""
+    from agent_model.calibrate import calibrate_adapter
+
+    result = calibrate_adapter(args.ship_to, config, args.data)
+    log.info("calibrated call threshold %.2f (balanced accuracy %s; at 0.5: %s)", result.call_threshold,
+             result.balanced_accuracy, result.balanced_accuracy_at_half)
+    return result.model_dump()
 
 
 def finish(args: argparse.Namespace, settings: Settings, config: dict[str, Any], job_id: str) -> dict[str, Any]:

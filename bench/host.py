@@ -27,9 +27,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agent_model.conversation import record_tools as agent_record_tools
 from bench.common import REPO, SHARED_DATA, log
 from host.backends.base import ToolInfo
-from host.backends.local import CALL_TAG, CALL_THRESHOLD, LocalBackend
+from host.backends.local import CALL_TAG, LocalBackend
 from host.loop import SYSTEM_PROMPT
 from servers.eval.agents import calls_correct, calls_valid, score_tool_calls, to_json_schema
 from servers.eval.schemas import ToolCallItem
@@ -102,7 +103,7 @@ def bfcl(
         log(f"{category} {i + 1}/{len(records)} constrained={backend.constrained} ok={ok} {turn.raw[:100]!r}")
     n = len(records)
     return {"bench": "host_bfcl", "category": category, "model": backend.name, "adapter": adapter,
-            "constrained": backend.constrained, "call_decision": backend.call_decision, "tool_choice": tool_choice, "system": system, "heldout": True, "n": n, "accuracy": round(correct / n, 4) if n else None,
+            "constrained": backend.constrained, "call_decision": backend.call_decision, "call_threshold": backend.call_threshold, "tool_choice": tool_choice, "system": system, "heldout": True, "n": n, "accuracy": round(correct / n, 4) if n else None,
             "valid_rate": round(valid_n / n, 4) if n else None,
             "seconds_per_record": round(statistics.mean(seconds), 3) if seconds else None,
             "tokens_per_record": round(tokens / n, 1) if n else None}
@@ -123,8 +124,7 @@ def quiver_records(dataset: Path, limit: int) -> list[dict[str, Any]]:
 
 def offered_tools(record: dict[str, Any]) -> list[ToolInfo]:
     """The tools a dataset record offered (the small-model view it was built with)."""
-    return [ToolInfo(t["name"], t.get("server", ""), t["name"], t["description"], t["input_schema"])
-            for t in record["tools"]]
+    return agent_record_tools(record)
 
 
 def quiver_tools(backend: LocalBackend, dataset: Path, limit: int, max_new_tokens: int,
@@ -163,7 +163,7 @@ def quiver_tools(backend: LocalBackend, dataset: Path, limit: int, max_new_token
     rows = score_tool_calls(items)
     n = len(rows)
     return {"bench": "host_quiver_tools", "model": backend.name, "adapter": adapter, "constrained": backend.constrained,
-            "call_decision": backend.call_decision,
+            "call_decision": backend.call_decision, "call_threshold": backend.call_threshold,
             "tool_choice": "auto", "tool_order": order, "n": n,
             "tool_choice_accuracy": round(choice_ok / n, 4) if n else None,
             "first_listed_rate": round(first_listed / called, 4) if called else None,
@@ -216,13 +216,15 @@ def call_probability(backend: LocalBackend, data: Path, dataset: Path, categorie
         p = p_call(backend, rec["messages"][:first], tools)
         by_category.setdefault(f"quiver/{'call' if should else 'no_call'}", []).append(p)
         split["quiver"][not should].append(p)
+    t = backend.call_threshold
     return {"bench": "host_call_probability", "model": backend.name, "adapter": adapter, "system": system,
             "heldout": True, "n": sum(map(len, by_category.values())),
             "mean_p_call": {k: round(statistics.mean(v), 4) for k, v in sorted(by_category.items())},
             "n_by_category": {k: len(v) for k, v in sorted(by_category.items())},
             "auc_bfcl": auc(*split["bfcl"]), "auc_quiver": auc(*split["quiver"]),
-            # the host's default decision (call when P(call) >= CALL_THRESHOLD) here: right call / no-call share
-            "decision_accuracy": {k: round((sum(p >= CALL_THRESHOLD for p in pos) + sum(p < CALL_THRESHOLD for p in neg))
+            # the host's decision (call when P(call) >= the backend's threshold) here: right call / no-call share
+            "call_threshold": t,
+            "decision_accuracy": {k: round((sum(p >= t for p in pos) + sum(p < t for p in neg))
                                            / max(1, len(pos) + len(neg)), 4) for k, (pos, neg) in split.items()}}
 
 
@@ -331,6 +333,8 @@ def main() -> None:
                         help="held-out records per category for P(call) (a forward pass each; Quiver: this many "
                              "records that need a call and this many that do not)")
     parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--call-threshold", type=float, default=None,
+                        help="P(call) threshold of the probability decision (default: the adapter's calibrated one, else 0.5)")
     parser.add_argument("--settings", default="constrained",
                         help="comma list of constrained, constrained-greedy (call when the tag is the most likely first "
                              "token, not when P(call) >= 0.5), free, constrained-required (tool_choice=required; "
@@ -363,12 +367,13 @@ def main() -> None:
                 speeds[adapter] = row["host_tok_s"]
                 print(json.dumps(row), flush=True)
             if "calls" not in skip:
-                row = call_probability(LocalBackend(lm), Path(args.data), Path(args.dataset),
+                row = call_probability(LocalBackend(lm, call_threshold=args.call_threshold), Path(args.data), Path(args.dataset),
                                        args.categories.split(","), args.call_limit, args.system.split(",")[0], adapter)
                 print(json.dumps(row), flush=True)
             for mode in args.settings.split(","):
                 backend = LocalBackend(lm, constrained=mode.startswith("constrained"),
-                                       call_decision="greedy" if mode.endswith("-greedy") else "probability")
+                                       call_decision="greedy" if mode.endswith("-greedy") else "probability",
+                                       call_threshold=args.call_threshold)
                 choice = "required" if mode.endswith("-required") else "auto"
                 if "quiver" not in skip and choice == "auto":
                     for order in args.tool_order.split(","):

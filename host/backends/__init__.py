@@ -29,4 +29,5 @@ def make_backend(
         return OpenAIBackend(EndpointClient(url, model or settings.models.endpoint_model, key))
     lm = causal_lm(model, settings, adapter=settings.models.adapter)
     use = settings.host.constrained if constrained is None else constrained
-    return LocalBackend(lm, constrained=use, dialect=settings.host.dialect, call_decision=settings.host.call_decision)
+    return LocalBackend(lm, constrained=use, dialect=settings.host.dialect, call_decision=settings.host.call_decision,
+                        call_threshold=settings.host.call_threshold)

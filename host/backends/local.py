@@ -5,25 +5,59 @@ loop (:mod:`servers.core.decoding`); ``bench/host.py`` compares its speed with `
 
 from __future__ import annotations
 
+import json
+import logging
 import time
+from pathlib import Path
 from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
 
 from host.backends.base import ModelTurn, TokenCallback, ToolChoice, ToolInfo
 from host.backends.formats import Dialect, detect_dialect, parse_output, render_messages, structural_tag
 from servers.core.decoding import decoder_for
 
 CALL_TAG = "<tool_call>"  # how a call opens in the smol and hermes dialects
-CALL_THRESHOLD = 0.5  # call when the model is likelier to call than to answer
+CALL_THRESHOLD = 0.5  # call when the model is likelier to call than to answer (no calibration)
+CALIBRATION_FILE = "calibration.json"  # beside an adapter's weights: its calibrated call threshold
 CallDecision = Literal["probability", "greedy"]
+log = logging.getLogger(__name__)
+
+
+class Calibration(BaseModel):
+    """An adapter's call threshold, chosen on validation records it never trained on
+    (``agent_model.calibrate``), with the figures it was chosen by."""
+
+    call_threshold: float = Field(gt=0, lt=1)
+    balanced_accuracy: float | None = None  # at call_threshold, on the validation records
+    balanced_accuracy_at_half: float | None = None  # at 0.5, the same records
+    records: dict[str, int] = Field(default_factory=dict)  # validation records that call / do not
+    mean_p_call: dict[str, float] = Field(default_factory=dict)  # per source/category
+
+
+def calibrated_threshold(adapter: Path | None) -> float:
+    """The call threshold in ``adapter``'s calibration file, else 0.5; an unreadable file is named in a
+    warning and 0.5 used (a bad calibration must not stop the host)."""
+    path = adapter / CALIBRATION_FILE if adapter is not None else None
+    if path is None or not path.is_file():
+        return CALL_THRESHOLD
+    try:
+        return Calibration.model_validate(json.loads(path.read_text(encoding="utf-8"))).call_threshold
+    except (OSError, ValueError, ValidationError) as exc:
+        log.warning("ignoring %s (%s); the call threshold is %s", path, type(exc).__name__, CALL_THRESHOLD)
+        return CALL_THRESHOLD
 
 
 class LocalBackend:
     """Chat completions with a causal LM loaded by ``servers.core.models.causal_lm``."""
 
     def __init__(self, lm: Any, *, constrained: bool = True, dialect: Dialect | None = None,
-                 call_decision: CallDecision = "probability") -> None:
+                 call_decision: CallDecision = "probability", call_threshold: float | None = None) -> None:
         self.lm = lm
         self.call_decision = call_decision
+        # host.call_threshold, else the merged adapter's calibrated one, else 0.5
+        self.call_threshold = call_threshold if call_threshold is not None else calibrated_threshold(
+            getattr(lm, "adapter", None))
         self.decoder = decoder_for(lm)
         self.tokenizer = lm.tokenizer
         self.name = lm.name
@@ -62,7 +96,7 @@ class LocalBackend:
             # call or answer by the model's total probability of each branch, not by its single most likely
             # first token (an answer's probability is spread over many first tokens, a call's is one tag)
             p_call = self.decoder.continuation_probability(prompt, CALL_TAG)
-            if p_call < CALL_THRESHOLD:
+            if p_call < self.call_threshold:
                 return self._answer(prompt, max_new_tokens, temperature, on_token, p_call, start)
             tool_choice = "required"
         grammar = None
@@ -91,7 +125,7 @@ class LocalBackend:
     def decides_by_probability(self, offered: list[ToolInfo], tool_choice: ToolChoice,
                                response_format: dict[str, Any] | None) -> bool:
         """``auto`` with tools, constrained, in a dialect whose calls open with a tag: the decision to call
-        is taken on P(call) >= 0.5, then the call (or the answer) is decoded alone."""
+        is taken on P(call) >= ``call_threshold``, then the call (or the answer) is decoded alone."""
         return (self.call_decision == "probability" and self.constrained and bool(offered) and tool_choice == "auto"
                 and response_format is None and self.dialect in ("smol", "hermes"))
 

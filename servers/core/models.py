@@ -111,6 +111,7 @@ class LoadedLM:
     dtype: torch.dtype
     name: str
     source: Path | str  # the folder / file / hub id the weights were read from
+    adapter: Path | None = None  # the LoRA adapter folder merged into the weights, if any
 
 
 # ---------------------------------------------------------------- device / dtype
@@ -690,7 +691,7 @@ def causal_lm(name: str | None, settings: Settings, *, adapter: str | None = Non
         log.info("merged adapter %s into %s in %.1fs", extra, source.name, time.perf_counter() - start)
         label = adapter if (adapter or "").lower() in SHIPPED_ADAPTERS else extra.name
         return LoadedLM(model=merged, tokenizer=lm.tokenizer, device=device, dtype=dtype,
-                        name=f"{source.name}+{label}", source=lm.source)
+                        name=f"{source.name}+{label}", source=lm.source, adapter=extra)
 
     location = source.location if extra is None else f"{source.location}+{extra}"
     return _cached(("causal_lm", location, device, dtype_name(dtype)), source.name, load)

@@ -242,7 +242,13 @@ class HostSettings(Section):
     call_decision: Literal["probability", "greedy"] = Field(
         default="probability",
         description="local model, auto, constrained: call a tool when the model's probability of opening a call "
-        "is at least 0.5 (probability), or when the call tag is its single most likely first token (greedy)",
+        "is at least the call threshold (probability), or when the call tag is its single most likely first "
+        "token (greedy)",
+    )
+    call_threshold: float | None = Field(
+        default=None, gt=0, lt=1,
+        description="the P(call) threshold of the probability decision; default: the adapter's calibrated one "
+        "(calibration.json beside its weights, chosen on validation records), else 0.5",
     )
     temperature: float = Field(default=0.0, ge=0)
     auto_approve: list[str] = Field(default_factory=lambda: ["*"], description="tool-name globs run without asking")

@@ -317,3 +317,25 @@ def test_training_selection_fits_the_token_budget_and_only_takes_training_record
     assert all(r["messages"] and "tools" in r for r in rows)
     assert {train[i]["source"] for i in ids} >= {"quiver", "bfcl"}
     assert [r["id"] for r in select(out, config)[0]] == ids  # seeded
+
+
+def test_calibration_records_are_training_records_the_selection_left_out(builds: tuple[Path, Path]) -> None:
+    """agent_model.calibrate's validation records: training split only, never a record the adapter trained
+    on, records that call and records that do not, seeded."""
+    from agent_model.calibrate import validation_records
+    from agent_model.train import load_config, select
+
+    out = builds[0]
+    config = load_config()
+    config["data"]["token_budget"] = 20000
+    taken = {r["id"] for r in select(out, config)[0]}
+    train = {json.loads(x)["id"] for x in (out / "examples" / "train.jsonl").open()}
+    calls, answers = validation_records(out, config, per_class=12)
+    assert calls and answers
+    ids = [r["id"] for r in calls + answers]
+    assert len(set(ids)) == len(ids) and set(ids) <= train and not set(ids) & taken
+    assert all(next(m for m in r["messages"] if m["role"] == "assistant").get("tool_calls") for r in calls)
+    assert not any(next(m for m in r["messages"] if m["role"] == "assistant").get("tool_calls") for r in answers)
+    assert len({f"{r['source']}/{r['category']}" for r in calls}) > 1  # round-robin over kinds of request
+    again = validation_records(out, config, per_class=12)
+    assert [r["id"] for r in again[0] + again[1]] == ids

@@ -720,4 +720,5 @@ def _load_causal_lm(source: ModelSource, settings: Settings, device: str, dtype:
         )
         origin = Path(source.location) if source.kind == "folder" else source.location
     _ensure_chat_template(tokenizer)
-    return LoadedLM(model=model, tokenizer=tokenizer, device=device, dtype=dtype, name=source.name, source=origin)
+    return LoadedLM(model=model, tokenizer=tokenizer, device=device, dtype=dtype, name=source.name, source=origin,
+                    adapter=source.path if source.kind == "adapter" else None)

@@ -61,6 +61,8 @@ def test_an_adapter_folder_is_merged_at_load_generates_and_none_turns_it_off(set
     # 'none' (and '') is the plain model, from the same cache entry
     assert models.causal_lm(None, settings, adapter="") is plain
     assert plain.name == "smollm2"
+    # the merged adapter's folder is known (the host reads its calibration.json there); none for the plain model
+    assert tuned.adapter == tiny_adapter and plain.adapter is None
 
 
 def test_a_missing_shipped_adapter_runs_the_plain_model_with_one_warning(settings, tmp_path, monkeypatch, caplog):

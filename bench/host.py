@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent_model.conversation import record_tools as agent_record_tools
+from agent_model.conversation import record_tools as offered_tools  # the small-model view a record offered
 from bench.common import REPO, SHARED_DATA, log
 from host.backends.base import ToolInfo
 from host.backends.local import CALL_TAG, LocalBackend
@@ -120,11 +120,6 @@ def quiver_records(dataset: Path, limit: int) -> list[dict[str, Any]]:
         if r["source"] in ("quiver", "trace"):
             by_category.setdefault(r["category"], []).append(r)
     return [r for group in itertools.zip_longest(*by_category.values()) for r in group if r is not None][:limit]
-
-
-def offered_tools(record: dict[str, Any]) -> list[ToolInfo]:
-    """The tools a dataset record offered (the small-model view it was built with)."""
-    return agent_record_tools(record)
 
 
 def quiver_tools(backend: LocalBackend, dataset: Path, limit: int, max_new_tokens: int,

@@ -32,8 +32,9 @@ demo: setup
 TEST_WORKERS ?= 2
 PYTEST = $(VENV)/bin/pytest -q -p no:cacheprovider $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
+# --durations: the slowest tests, so that whoever finds the suite slow knows where the time goes.
 test: setup
-	$(PYTEST)
+	$(PYTEST) --durations=25
 
 # Every commit: the suite without the tests marked slow (real training jobs, dataset builds, ...).
 test-fast: setup

@@ -88,13 +88,18 @@ def parse_output(text: str, dialect: Dialect, known: set[str] | None = None) -> 
 
 # ---------------------------------------------------------------- constrained decoding
 
+ROOT_DEF = "root"  # a tool schema that refers to itself (``"$ref": "#"``) moves under this name in the root's $defs
+
+
 def _renamed_refs(node: Any, prefix: str) -> Any:
     """``node`` with every local ``$ref`` (``#/$defs/X`` or ``#/definitions/X``) pointing at
-    ``#/$defs/{prefix}X``."""
+    ``#/$defs/{prefix}X``, and the tool schema's own root (``#``) at ``#/$defs/{prefix}root``."""
     if isinstance(node, dict):
         out = {k: _renamed_refs(v, prefix) for k, v in node.items()}
         ref = node.get("$ref")
-        if isinstance(ref, str):
+        if ref == "#":
+            out["$ref"] = f"#/$defs/{prefix}{ROOT_DEF}"
+        elif isinstance(ref, str):
             for local in ("#/$defs/", "#/definitions/"):
                 if ref.startswith(local):
                     out["$ref"] = f"#/$defs/{prefix}{ref[len(local):]}"
@@ -107,15 +112,26 @@ def _renamed_refs(node: Any, prefix: str) -> Any:
 def _hoisted(tools: list[ToolInfo]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Each tool's argument schema, and the definitions they use gathered for the root of the
     combined schema: a ``$ref`` resolves from the root of the whole grammar's schema, where a
-    tool's own ``$defs`` (pydantic's nested models, e.g. rerank's documents) are not."""
+    tool's own ``$defs`` (pydantic's nested models, e.g. rerank's documents) are not. A schema that
+    refers to its own root (a recursive tree: ``"$ref": "#"``) becomes a definition itself."""
     schemas, defs = [], {}
     for i, tool in enumerate(tools):
         schema = clean_schema(tool.input_schema)
         local = {**schema.pop("definitions", {}), **schema.pop("$defs", {})} if isinstance(schema, dict) else {}
         prefix = f"t{i}_"
-        schemas.append(_renamed_refs(schema, prefix))
+        renamed = _renamed_refs(schema, prefix)
+        if _refers_to_root(schema):
+            defs[f"{prefix}{ROOT_DEF}"] = renamed
+            renamed = {"$ref": f"#/$defs/{prefix}{ROOT_DEF}"}
+        schemas.append(renamed)
         defs.update({f"{prefix}{name}": _renamed_refs(d, prefix) for name, d in local.items()})
     return schemas, defs
+
+
+def _refers_to_root(node: Any) -> bool:
+    if isinstance(node, dict):
+        return node.get("$ref") == "#" or any(_refers_to_root(v) for v in node.values())
+    return isinstance(node, list) and any(_refers_to_root(v) for v in node)
 
 
 def _call_schema(name: str, arguments: dict[str, Any], key: str = "arguments") -> dict[str, Any]:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from host.backends.base import ModelTurn, TokenCallback, ToolChoice, ToolInfo
 from host.backends.formats import Dialect, detect_dialect, parse_output, render_messages, structural_tag
-from servers.core.decoding import decoder_for
+from servers.core.decoding import Prefilled, decoder_for
 
 CALL_TAG = "<tool_call>"  # how a call opens in the smol and hermes dialects
 CALL_THRESHOLD = 0.5  # call when the model is likelier to call than to answer (no calibration)
@@ -65,6 +65,7 @@ class LocalBackend:
         self.parallel_calls = True  # several calls per turn; False = one (small models may not stop)
         self.repetition_penalty = 1.15  # on free text only (grammar-constrained output is left alone)
         self.dialect: Dialect = dialect or detect_dialect(self.tokenizer)
+        self._call_tag_ids: list[int] = self.tokenizer(CALL_TAG, add_special_tokens=False)["input_ids"][:1]
         self.parameters = sum(p.numel() for p in lm.model.parameters()) if hasattr(lm.model, "parameters") else 0
 
     @property
@@ -91,13 +92,17 @@ class LocalBackend:
         start = time.perf_counter()
         offered = tools if tool_choice != "none" else []
         prompt = self.prompt(messages, offered)
-        p_call = None
+        p_call = prefilled = None
         if self.decides_by_probability(offered, tool_choice, response_format):
             # call or answer by the model's total probability of each branch, not by its single most likely
-            # first token (an answer's probability is spread over many first tokens, a call's is one tag)
-            p_call = self.decoder.continuation_probability(prompt, CALL_TAG)
+            # first token (an answer's probability is spread over many first tokens, a call's is one tag);
+            # the prompt runs once: the branch decodes on from the KV cache of the pass that read P(call)
+            prefilled = self.decoder.prefill(prompt)
+            p_call = self.decoder.continuation_probability(prefilled, CALL_TAG)
+            if prefilled.used:  # its cache could not be cut back after the tag: the branch runs the prompt again
+                prefilled = None
             if p_call < self.call_threshold:
-                return self._answer(prompt, max_new_tokens, temperature, on_token, p_call, start)
+                return self._answer(prompt, max_new_tokens, temperature, on_token, p_call, start, prefilled)
             tool_choice = "required"
         grammar = None
         if response_format is not None and not offered:
@@ -106,9 +111,11 @@ class LocalBackend:
         elif self.constrained and offered:
             grammar = self.decoder.compile(structural_tag(offered, self.dialect, tool_choice, self.parallel_calls))
         stop = ("</tool_call>",) if self.dialect == "smol" and offered and grammar is None else ()
+        decode_start = time.perf_counter()
         out = self.decoder.decode(
             prompt, grammar=grammar, max_new_tokens=max_new_tokens, temperature=temperature, on_token=on_token,
             stop=stop, stop_when_complete=tool_choice == "required", repetition_penalty=self.repetition_penalty,
+            prefilled=prefilled,
         )
         seconds = time.perf_counter() - start
         raw = out.texts[0]
@@ -118,7 +125,8 @@ class LocalBackend:
             free, calls, error = raw.strip(), [], None
         return ModelTurn(
             text=free, tool_calls=calls, raw=raw, parse_error=error, prompt_tokens=out.prompt_tokens,
-            completion_tokens=out.new_tokens, seconds=seconds, ttft_s=out.ttft_s, constrained=grammar is not None,
+            completion_tokens=out.new_tokens, seconds=seconds, ttft_s=_ttft(out.ttft_s, start, decode_start),
+            constrained=grammar is not None,
             p_call=p_call,
         )
 
@@ -130,11 +138,18 @@ class LocalBackend:
                 and response_format is None and self.dialect in ("smol", "hermes"))
 
     def _answer(self, prompt: str, max_new_tokens: int, temperature: float, on_token: TokenCallback | None,
-                p_call: float, start: float) -> ModelTurn:
+                p_call: float, start: float, prefilled: Prefilled | None) -> ModelTurn:
         """The plain-text branch: free decoding that may not open with the call tag and stops before any."""
-        tag = self.tokenizer(CALL_TAG, add_special_tokens=False)["input_ids"][:1]
+        decode_start = time.perf_counter()
         out = self.decoder.decode(prompt, max_new_tokens=max_new_tokens, temperature=temperature, on_token=on_token,
-                                  stop=(CALL_TAG,), repetition_penalty=self.repetition_penalty, ban_first=tag)
+                                  stop=(CALL_TAG,), repetition_penalty=self.repetition_penalty,
+                                  ban_first=self._call_tag_ids, prefilled=prefilled)
         text = out.texts[0].split(CALL_TAG, 1)[0].strip()
         return ModelTurn(text=text, raw=out.texts[0], prompt_tokens=out.prompt_tokens, completion_tokens=out.new_tokens,
-                         seconds=time.perf_counter() - start, ttft_s=out.ttft_s, constrained=True, p_call=p_call)
+                         seconds=time.perf_counter() - start, ttft_s=_ttft(out.ttft_s, start, decode_start),
+                         constrained=True, p_call=p_call)
+
+
+def _ttft(decode_ttft: float | None, start: float, decode_start: float) -> float | None:
+    """Time to the first token of the turn: what ran before the decode (the decision pass) plus the decode's own."""
+    return None if decode_ttft is None else decode_ttft + (decode_start - start)

@@ -41,6 +41,20 @@ class Decoded:
     ttft_s: float | None  # time to the first new token
 
 
+@dataclass
+class Prefilled:
+    """A prompt already run through the model: its tokens, KV cache and next-token logits, so that
+    :meth:`Decoder.decode` continues from it instead of running the prompt again (the host reads its
+    call probability from the same pass). Decoding extends the cache, so it serves one decode;
+    ``used`` is then true (also when a continuation was scored on a cache that cannot be cut back)."""
+
+    prompt: str
+    ids: list[int]
+    cache: Any
+    logits: Any  # [1, vocab] float logits of the token after the prompt
+    used: bool = False
+
+
 def stop_token_ids(tokenizer: Any) -> list[int]:
     """The tokenizer's end-of-sequence id plus every end-of-turn token it knows."""
     vocab = tokenizer.get_vocab()
@@ -107,14 +121,49 @@ class Decoder:
                 self._grammars.popitem(last=False)
             return compiled
 
-    def continuation_probability(self, prompt: str, continuation: str) -> float:
+    def prefill(self, prompt: str) -> Prefilled:
+        """Run ``prompt`` through the model once and keep its KV cache (see :class:`Prefilled`)."""
+        import torch
+
+        context = self.context_tokens()
+        if context and len(prompt) > context * MAX_CHARS_PER_TOKEN:
+            raise _too_long(f"{len(prompt):,} characters", context, 0)
+        ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        if not ids:
+            raise InvalidInput("prefill needs a non-empty prompt")
+        if context and len(ids) > context:
+            raise _too_long(f"{len(ids):,} tokens", context, 0)
+        with self._lock, torch.inference_mode():
+            out = self.model(input_ids=torch.tensor([ids], device=self.lm.device), use_cache=True)
+        return Prefilled(prompt=prompt, ids=ids, cache=getattr(out, self._cache_arg), logits=out.logits[:, -1, :].float())
+
+    def continuation_probability(self, prompt: str | Prefilled, continuation: str) -> float:
         """P(``continuation`` comes next after ``prompt``), its tokens teacher-forced in one forward pass
-        (e.g. how likely the model is to open a tool call: ``continuation="<tool_call>"``)."""
+        (e.g. how likely the model is to open a tool call: ``continuation="<tool_call>"``). Given a
+        :class:`Prefilled` prompt, only the continuation runs, and the cache is left as it was."""
         import torch
 
         tok = self.tokenizer
-        head = tok(prompt, add_special_tokens=False)["input_ids"]  # tokenized apart, as decode() continues a prompt
         tail = tok(continuation, add_special_tokens=False)["input_ids"]
+        if isinstance(prompt, Prefilled):
+            if prompt.used or not tail:
+                raise InvalidInput("continuation_probability needs an unused prefilled prompt and a continuation")
+            context = self.context_tokens()
+            if context and len(prompt.ids) + len(tail) > context:
+                raise _too_long(f"{len(prompt.ids) + len(tail):,} tokens", context, 0)
+            logp = [torch.log_softmax(prompt.logits[0], dim=-1)[tail[0]]]
+            if len(tail) > 1:
+                with self._lock, torch.inference_mode():
+                    out = self.model(input_ids=torch.tensor([tail[:-1]], device=self.lm.device), use_cache=True,
+                                     **{self._cache_arg: prompt.cache})
+                    try:  # back to the prompt alone (negative: tokens to drop)
+                        prompt.cache.crop(-(len(tail) - 1))
+                    except (AttributeError, ValueError, NotImplementedError):
+                        prompt.used = True  # a cache that cannot be cut back: decode() runs the prompt again
+                steps = torch.log_softmax(out.logits[0].float(), dim=-1)
+                logp += [steps[i, t] for i, t in enumerate(tail[1:])]
+            return float(torch.exp(sum(logp)))
+        head = tok(prompt, add_special_tokens=False)["input_ids"]  # tokenized apart, as decode() continues a prompt
         if not head or not tail:
             raise InvalidInput("continuation_probability needs a prompt and a non-empty continuation")
         context = self.context_tokens()
@@ -140,6 +189,7 @@ class Decoder:
         repetition_penalty: float = 1.0,
         on_token: Callable[[str], None] | None = None,
         ban_first: Sequence[int] = (),
+        prefilled: Prefilled | None = None,
     ) -> Decoded:
         """Generate up to ``max_new_tokens`` after ``prompt``: greedy at temperature 0, else sampled
         (seeded when ``seed`` is given); ``n`` samples at once. A sample ends at an end-of-turn token
@@ -147,19 +197,25 @@ class Decoder:
         sample only) every token is masked to what the grammar allows, and ``stop_when_complete``
         ends as soon as it is matched. ``repetition_penalty`` applies to unconstrained tokens;
         ``on_token`` receives the text as it grows (one sample only); ``ban_first``: token ids the first
-        token may not be (an answer that must not open with a tool-call tag)."""
+        token may not be (an answer that must not open with a tool-call tag); ``prefilled``: this prompt
+        already run by :meth:`prefill` (one sample; its cache is extended, so it serves once)."""
         import torch
 
         if n < 1 or max_new_tokens < 1:
             raise InvalidInput(f"n and max_new_tokens must be >= 1 (got {n}, {max_new_tokens})")
         if grammar is not None and n != 1:
             raise InvalidInput("grammar-constrained decoding takes one sample at a time (n = 1)")
+        if prefilled is not None and (prefilled.used or prefilled.prompt != prompt or n != 1):
+            raise InvalidInput("a prefilled prompt continues one decode of the same prompt, once")
         tok = self.tokenizer
         device = self.lm.device
         context = self.context_tokens()
         if context and len(prompt) > context * MAX_CHARS_PER_TOKEN:
             raise _too_long(f"{len(prompt):,} characters", context, max_new_tokens)
-        ids = tok(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"].to(device)
+        if prefilled is not None:
+            ids = torch.tensor([prefilled.ids], device=device)
+        else:
+            ids = tok(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"].to(device)
         n_prompt = int(ids.shape[1])
         if context and n_prompt + max_new_tokens > context:
             raise _too_long(f"{n_prompt:,} tokens", context, max_new_tokens)
@@ -180,9 +236,13 @@ class Decoder:
         past = None
         with self._lock, torch.inference_mode():
             for step in range(max_new_tokens):
-                out = self.model(input_ids=ids, use_cache=True, **{self._cache_arg: past})
-                past = getattr(out, self._cache_arg)
-                logits = out.logits[:, -1, :].float()
+                if step == 0 and prefilled is not None:  # the prompt's pass is done: continue from its cache
+                    prefilled.used = True
+                    past, logits = prefilled.cache, prefilled.logits.clone()
+                else:
+                    out = self.model(input_ids=ids, use_cache=True, **{self._cache_arg: past})
+                    past = getattr(out, self._cache_arg)
+                    logits = out.logits[:, -1, :].float()
                 if step == 0 and ban_first:
                     logits[:, list(ban_first)] = float("-inf")
                 if matcher is None and seen is not None and repetition_penalty != 1.0:

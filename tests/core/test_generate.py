@@ -126,6 +126,34 @@ def test_banned_first_token_and_continuation_probability(tiny_llama: Path, tmp_p
         decoder.continuation_probability("the cat", "")
 
 
+def test_a_prefilled_prompt_scores_a_continuation_and_decodes_on_from_its_cache(tiny_llama: Path, tmp_path: Path) -> None:
+    """The host's decision pass: the prompt runs once (``prefill``), a continuation is scored on its cache
+    (the same probability as the stateless pass; the cache is cut back to the prompt), and decoding
+    continues from it with the same output as a fresh decode, free or grammar-constrained; it serves once."""
+    from servers.core.decoding import decoder_for
+
+    models.clear_cache()
+    decoder = decoder_for(models.causal_lm(str(tiny_llama), make_settings(tmp_path)))
+    prompt, tail = "the cat sat on", " the mat and the"
+    pre = decoder.prefill(prompt)
+    assert decoder.continuation_probability(pre, tail) == pytest.approx(
+        decoder.continuation_probability(prompt, tail), rel=1e-4)
+    assert pre.cache.get_seq_length() == len(pre.ids) and not pre.used
+    assert decoder.decode(prompt, max_new_tokens=6, prefilled=pre).texts == decoder.decode(prompt, max_new_tokens=6).texts
+    assert pre.used
+    with pytest.raises(InvalidInput, match="once"):
+        decoder.decode(prompt, max_new_tokens=2, prefilled=pre)
+    with pytest.raises(InvalidInput, match="once"):
+        decoder.decode("another prompt", max_new_tokens=2, prefilled=decoder.prefill(prompt))
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    fresh = decoder.decode(prompt, grammar=decoder.compile_json_schema(schema), max_new_tokens=12, stop_when_complete=True)
+    pre = decoder.prefill(prompt)
+    decoder.continuation_probability(pre, tail)
+    cached = decoder.decode(prompt, grammar=decoder.compile_json_schema(schema), max_new_tokens=12,
+                            stop_when_complete=True, prefilled=pre)
+    assert cached.texts == fresh.texts and cached.texts[0].startswith("{")
+
+
 def test_truncate_at_stop() -> None:
     assert generate.truncate_at_stop("a. b\nc", [".", "\n"]) == "a"
     assert generate.truncate_at_stop("abc", ["x", ""]) == "abc"

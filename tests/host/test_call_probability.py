@@ -80,7 +80,14 @@ def test_auto_calls_when_the_model_more_likely_calls_than_answers(settings):
     messages = [{"role": "system", "content": bench.SYSTEM}, {"role": "user", "content": "What is the weather in Paris?"}]
     tuned = causal_lm(None, settings, adapter="agent")
     backend = LocalBackend(tuned)
-    turn = backend.complete(messages, [weather], max_new_tokens=40)
+    fed: list[int] = []  # tokens each forward pass reads: the prompt must run once, not once to decide and again to decode
+    hook = tuned.model.register_forward_pre_hook(lambda _m, args, kwargs: fed.append(kwargs["input_ids"].shape[1]),
+                                                 with_kwargs=True)
+    try:
+        turn = backend.complete(messages, [weather], max_new_tokens=40)
+    finally:
+        hook.remove()
+    assert turn.prompt_tokens in fed and sum(fed) < turn.prompt_tokens + turn.completion_tokens + 8, fed
     assert turn.p_call is not None and turn.p_call >= backend.call_threshold
     assert [c.name for c in turn.tool_calls] == ["get_weather"] and "paris" in str(turn.tool_calls[0].arguments).lower()
     plain = LocalBackend(causal_lm(None, settings, adapter="none")).complete(messages, [weather], max_new_tokens=24)

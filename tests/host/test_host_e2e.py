@@ -85,7 +85,7 @@ def test_grammar_only_admits_schema_valid_calls(settings):
 def test_grammar_resolves_each_tools_own_definitions(settings):
     """Tools whose arguments use nested models (``$defs``, as rerank's and fuse's do) compile into one
     grammar, each ``$ref`` resolved against its own tool's definitions even when two tools name a
-    definition alike; the grammar still enforces the nested schema."""
+    definition alike, and ``#`` against the tool's own schema; the grammar still enforces the nested schema."""
     import xgrammar as xgr
 
     from servers.core.models import causal_lm
@@ -99,7 +99,12 @@ def test_grammar_resolves_each_tools_own_definitions(settings):
     other = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"], "additionalProperties": False}
     pick = {"type": "object", "properties": {"item": {"$ref": "#/definitions/Document"}}, "required": ["item"],
             "definitions": {"Document": other}}
-    tools = [ToolInfo("rerank", "t", "rerank", "Rank.", rank), ToolInfo("pick", "t", "pick", "Pick.", pick)]
+    # a recursive schema (a tree whose children are trees: "$ref": "#" is the tool's own root, not the grammar's)
+    tree = {"type": "object", "properties": {"label": {"type": "string"},
+                                             "children": {"type": "array", "items": {"$ref": "#"}}},
+            "required": ["label"], "additionalProperties": False}
+    tools = [ToolInfo("rerank", "t", "rerank", "Rank.", rank), ToolInfo("pick", "t", "pick", "Pick.", pick),
+             ToolInfo("tree", "t", "tree", "Draw a tree.", tree)]
     info = xgr.TokenizerInfo.from_huggingface(lm.tokenizer, vocab_size=lm.model.config.vocab_size)
     compiler = xgr.GrammarCompiler(info)
     for dialect, key, wrap in (("smol", "arguments", "<tool_call>[{}]</tool_call>"), ("json", "parameters", "{}")):
@@ -114,6 +119,8 @@ def test_grammar_resolves_each_tools_own_definitions(settings):
         assert not accepts(f'{{"name": "rerank", "{key}": {{"query": "q", "documents": [{{"text": "a", "x": 1}}]}}}}')
         assert accepts(f'{{"name": "pick", "{key}": {{"item": {{"n": 3}}}}}}')
         assert not accepts(f'{{"name": "pick", "{key}": {{"item": {{"text": "a"}}}}}}')
+        assert accepts(f'{{"name": "tree", "{key}": {{"label": "a", "children": [{{"label": "b", "children": []}}]}}}}')
+        assert not accepts(f'{{"name": "tree", "{key}": {{"label": "a", "children": [{{"n": 3}}]}}}}')
 
 
 def test_grammar_keeps_knowledge_base_names_to_names_that_can_exist(settings):

@@ -182,13 +182,23 @@ def auc(positive: list[float], negative: list[float]) -> float | None:
     return round(wins / (len(positive) * len(negative)), 4)
 
 
+def answer_turns(record: dict[str, Any]) -> list[int]:
+    """Indices of a record's plain answers that follow a tool result: the model has what it asked
+    for and should answer, not call again."""
+    messages = record["messages"]
+    return [i for i, m in enumerate(messages) if i and m["role"] == "assistant" and not m.get("tool_calls")
+            and messages[i - 1]["role"] == "tool"]
+
+
 def call_probability(backend: LocalBackend, data: Path, dataset: Path, categories: list[str], limit: int,
                      system: str = "host", adapter: str = "none") -> dict[str, Any]:
     """Does the model call when it should and not otherwise? P(call) on held-out BFCL records per category
     and on the held-out Quiver records, and the AUC between records that need a call and records that
     do not (irrelevance, Quiver no-tool). A forward pass per record, no generation: a sharper figure than
     accuracy on a few records, and the one a decision threshold would need (an AUC near 0.5 means no
-    threshold on P(call) can separate them)."""
+    threshold on P(call) can separate them). Apart from the AUC: P(call) at up to ``limit`` answer turns
+    of held-out traces (``trace/answer_turn``, after a tool result that holds the answer), and the share
+    the host would call again there (``answer_turn_calls``: the loop a run then stops on)."""
     if backend.dialect not in ("smol", "hermes"):
         raise SystemExit(f"call probability needs a tagged tool-call dialect (smol, hermes), not {backend.dialect}")
     by_category: dict[str, list[float]] = {}
@@ -212,6 +222,12 @@ def call_probability(backend: LocalBackend, data: Path, dataset: Path, categorie
         by_category.setdefault(f"quiver/{'call' if should else 'no_call'}", []).append(p)
         split["quiver"][not should].append(p)
     t = backend.call_threshold
+    after: list[float] = []
+    for rec in quiver_records(dataset, 10**9):
+        for i in answer_turns(rec)[: max(0, limit - len(after))]:
+            after.append(p_call(backend, rec["messages"][:i], offered_tools(rec)))
+    if after:
+        by_category["trace/answer_turn"] = after
     return {"bench": "host_call_probability", "model": backend.name, "adapter": adapter, "system": system,
             "heldout": True, "n": sum(map(len, by_category.values())),
             "mean_p_call": {k: round(statistics.mean(v), 4) for k, v in sorted(by_category.items())},
@@ -220,7 +236,8 @@ def call_probability(backend: LocalBackend, data: Path, dataset: Path, categorie
             # the host's decision (call when P(call) >= the backend's threshold) here: right call / no-call share
             "call_threshold": t,
             "decision_accuracy": {k: round((sum(p >= t for p in pos) + sum(p < t for p in neg))
-                                           / max(1, len(pos) + len(neg)), 4) for k, (pos, neg) in split.items()}}
+                                           / max(1, len(pos) + len(neg)), 4) for k, (pos, neg) in split.items()},
+            "answer_turn_calls": round(sum(p >= t for p in after) / len(after), 4) if after else None}
 
 
 def speed(backend: LocalBackend, new_tokens: int, repeats: int, adapter: str = "none") -> dict[str, Any]:

@@ -52,6 +52,20 @@ def test_auc_counts_pairs_ordered_right_and_ties_as_half():
 
 @pytest.mark.skipif(not (SHIPPED_ADAPTERS["agent"][0] / "adapter_config.json").is_file(),
                     reason="needs the trained adapter servers/core/adapters/agent-smollm2 (make agent-model)")
+def test_answer_turns_are_the_answers_that_follow_a_tool_result():
+    """bench/host.py's answer-turn figure reads P(call) where the model should answer from a result:
+    a plain answer after a tool message, not a corrected call after an error, nor an answer without a call."""
+    bench = _bench()
+    call = {"role": "assistant", "content": "", "tool_calls": [{"name": "kb_context", "arguments": {}}]}
+    trace = {"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}, call,
+                          {"role": "tool", "content": "error: no knowledge base 'x'"}, call,
+                          {"role": "tool", "content": "[1] passage"}, {"role": "assistant", "content": "It is [1]."}]}
+    assert bench.answer_turns(trace) == [6]
+    plain = {"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "hi"},
+                          {"role": "assistant", "content": "Hello."}]}
+    assert bench.answer_turns(plain) == []
+
+
 def test_p_call_reads_the_models_own_decision(settings):
     from host.backends.local import LocalBackend
     from servers.core.models import causal_lm

@@ -50,8 +50,6 @@ def test_auc_counts_pairs_ordered_right_and_ties_as_half():
     assert auc([], [0.3]) is None
 
 
-@pytest.mark.skipif(not (SHIPPED_ADAPTERS["agent"][0] / "adapter_config.json").is_file(),
-                    reason="needs the trained adapter servers/core/adapters/agent-smollm2 (make agent-model)")
 def test_answer_turns_are_the_answers_that_follow_a_tool_result():
     """bench/host.py's answer-turn figure reads P(call) where the model should answer from a result:
     a plain answer after a tool message, not a corrected call after an error, nor an answer without a call."""
@@ -66,6 +64,8 @@ def test_answer_turns_are_the_answers_that_follow_a_tool_result():
     assert bench.answer_turns(plain) == []
 
 
+@pytest.mark.skipif(not (SHIPPED_ADAPTERS["agent"][0] / "adapter_config.json").is_file(),
+                    reason="needs the trained adapter servers/core/adapters/agent-smollm2 (make agent-model)")
 def test_p_call_reads_the_models_own_decision(settings):
     from host.backends.local import LocalBackend
     from servers.core.models import causal_lm
